@@ -82,6 +82,14 @@ def nvme_controller(name: str) -> str | None:
     return found.group(1) if found else None
 
 
+_TRANSPORT_NAME = re.compile(r"\d+:\d+:\d+:\d+|nvme\d+")
+
+
+def is_transport_name(name: str) -> bool:
+    """True for a SCSI address or an NVMe controller: the transport under a disk."""
+    return _TRANSPORT_NAME.fullmatch(name) is not None
+
+
 def kernel_device_token(token: str) -> tuple[str, str] | None:
     """Decode kmsg ``DEVICE=`` / journal ``_KERNEL_DEVICE``.
 

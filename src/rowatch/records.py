@@ -65,8 +65,12 @@ class KernelRecord:
 
     @property
     def clock(self) -> float | None:
-        """The time the engine orders this record by: kernel uptime, else wall clock."""
-        return self.uptime if self.uptime is not None else self.wall
+        """The time the engine measures windows with: wall clock, else kernel uptime.
+
+        One source always yields the same axis (kmsg and plain dmesg: uptime only; the
+        journal, syslog and ``dmesg -T``: wall clock), so windows never mix the two.
+        """
+        return self.wall if self.wall is not None else self.uptime
 
 
 def clean_message(text: str) -> str:

@@ -1,0 +1,553 @@
+"""The detection engine: kernel records in, events and incidents out.
+
+The engine is sans-IO: it never reads a file, sleeps or sends. A source calls :meth:`feed`
+with each record and :meth:`tick` with the time now; both return what happened, as values.
+``rowatch replay`` and the live daemon run this same class.
+
+How records become incidents:
+
+1. The :class:`~rowatch.classify.Classifier` names what a message means (an :class:`Event`).
+   Records the kernel did not write are rejected here (:class:`Rejected`), never alerted.
+2. The device the message names is normalised and resolved through the topology: a SCSI
+   address or ``major:minor`` becomes ``sdc``, a journal ``sda1-8`` becomes ``sda1``.
+3. The event joins the incident of the filesystem above its device (a partition's I/O error
+   belongs to the filesystem on it; a disk's, to the one filesystem on the disk). While no
+   filesystem is known, it makes a device incident, which the filesystem's incident takes in
+   as soon as one appears above it. Without a topology, the log cannot say what a dm device
+   sits on; then errors on devices with no known filesystem that came within
+   ``correlation_window`` before the filesystem's first error are taken in too: that is the
+   classic ``sda`` SCSI error before ``dm-0``'s journal abort.
+4. The first error reports the incident (``opened``: a warning); a read-only, shutdown or
+   panic record reports its outcome at once (``outcome``), with no window to wait for.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from rowatch import devices as names
+from rowatch.cause import likely_cause
+from rowatch.classify import Classifier, Match
+from rowatch.incident import Event, Incident, IncidentChange, Transition, incident_id
+from rowatch.kinds import Kind, Layer, Role
+from rowatch.records import KernelRecord
+from rowatch.scsi import parse_result
+from rowatch.topology import Topology
+
+#: Programs whose records the engine reads. Userspace multipathd lines carry path state; they
+#: can open a warning (no paths left) but no signature of theirs is an outcome.
+PROGRAMS = frozenset({"kernel", "multipathd"})
+
+#: Rate-limited functions ("<func>: N callbacks suppressed") and the kind of the messages
+#: they drop (lib/ratelimit.c prints the name its caller passed).
+SUPPRESSED_FUNCTIONS: Mapping[str, Kind] = {
+    "end_request": Kind.IO_ERROR,
+    "blk_update_request": Kind.IO_ERROR,
+    "print_req_error": Kind.IO_ERROR,
+    "blk_print_req_error": Kind.IO_ERROR,
+    "buffer_io_error": Kind.BUFFER_IO_ERROR,
+    "Buffer I/O error": Kind.BUFFER_IO_ERROR,
+    "EXT4-fs error": Kind.FS_ERROR,
+    "EXT3-fs error": Kind.FS_ERROR,
+    "ext4_end_bio": Kind.IO_ERROR,
+    "scsi_io_completion": Kind.SCSI_ERROR,
+    "scsi_io_completion_action": Kind.SCSI_ERROR,
+    "sd_print_result": Kind.SCSI_ERROR,
+    "nvme_log_error": Kind.NVME_ERROR,
+}
+
+_FS_LAYERS = frozenset({Layer.FILESYSTEM, Layer.JOURNAL})
+_OP = re.compile(r" op 0x[0-9a-f]+:\((\w+)\)")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Time windows, in seconds of the records' own clock."""
+
+    #: Errors on a device of unknown place in the stack this long before a filesystem's first
+    #: error are taken as its cause. SCSI error handling retries for up to 180 s (the default
+    #: sd timeout) before the block layer fails a request, so two minutes covers one retry round.
+    correlation_window: float = 120.0
+    #: A message that names no device (bare "Remounting filesystem read-only") belongs to the
+    #: named message of the same layer printed this close to it: the kernel prints them in one go.
+    attach_window: float = 5.0
+    #: A warning incident (no outcome) closes after this long without new evidence.
+    quiet_period: float = 600.0
+    #: Open incidents at most; the oldest quiet device incidents make room first.
+    max_incidents: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record that reads like a storage failure but was not written by the kernel."""
+
+    record: KernelRecord
+    signature: str
+
+
+Output = Event | IncidentChange | Rejected
+
+
+@dataclass
+class EngineStats:
+    """Counters for the daemon's status and the replay summary."""
+
+    records: int = 0
+    events: int = 0
+    rejected: int = 0
+    invalid_devices: int = 0
+    suppressed_unattributed: int = 0
+    incidents: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+class Engine:
+    """Correlates kernel records into incidents per filesystem. Feed it; read what it says."""
+
+    def __init__(self, topology: Topology | None = None, config: EngineConfig | None = None,
+                 *, classifier: Classifier | None = None, scope: str = "") -> None:
+        self.topology = topology.copy() if topology is not None else Topology()
+        self.config = config or EngineConfig()
+        self.classifier = classifier or Classifier()
+        self.scope = scope  # goes into incident ids: host and boot id in the daemon
+        self.stats = EngineStats()
+        self._open: dict[str | None, Incident] = {}
+        self._by_id: dict[str, Incident] = {}
+        self._reported: list[Incident] = []
+        self._now: float | None = None
+        self._index = 0
+        self._suppressed: dict[Kind, int] = {}
+        self._last_named: dict[Layer, tuple[str, float | None]] = {}
+        self._pending: list[tuple[Event, float | None]] = []
+        self._fs_hint: dict[str, tuple[int, str]] = {}
+
+    # ------------------------------------------------------------------ inputs
+    def feed(self, record: KernelRecord) -> list[Output]:
+        """Take one record; return the event it was and what changed because of it."""
+        self.stats.records += 1
+        self._index += 1
+        now = record.clock
+        if now is not None:
+            self._now = now
+        else:
+            now = self._now
+        if record.program not in PROGRAMS:
+            return []
+        match = self.classifier.classify(record.message, record.program)
+        if match is None:
+            return []
+        kind = match.signature.kind
+        if record.program == "kernel" and not record.trusted:
+            self.stats.rejected += 1
+            return [Rejected(record, match.signature.name)]
+        device = self._resolve(match, record)
+        if kind is Kind.DEVICE_NAME:
+            return []
+        if kind is Kind.SUPPRESSED:
+            self._note_suppressed(match)
+            return []
+        event = self._event(record, match, device)
+        self.stats.events += 1
+        self.stats.by_kind[kind.value] = self.stats.by_kind.get(kind.value, 0) + 1
+        outputs: list[Output] = [event]
+        outputs += self._expire_pending(now)
+        if event.device is None:
+            adopted = self._adopt_device(event, now)
+            if adopted is None:
+                self._pending.append((event, now))
+                return outputs
+            event = adopted
+        else:
+            self._last_named[kind.layer] = (event.device, now)
+            outputs += self._release_pending(event, now)
+        outputs += self._route(event, now)
+        return outputs
+
+    def tick(self, now: float) -> list[Output]:
+        """Let time pass: attach or give up on orphan lines, close quiet warnings."""
+        self._now = now
+        outputs = self._expire_pending(now)
+        for incident in list(self._open.values()):
+            # A read-only filesystem stays an incident until it is writable again (recovered).
+            if incident.outcome is None and not self._within(
+                    incident.last_clock, now, self._quiet(incident)):
+                outputs += self._close(incident)
+        return outputs
+
+    def recovered(self, device: str, now: float | None = None) -> list[Output]:
+        """The filesystem on ``device`` is writable again (the mount table says so)."""
+        incident = self._open.get(device)
+        if incident is None or incident.outcome is None:
+            return []
+        incident.closed = True
+        del self._open[device]
+        return [self._change(Transition.RECOVERED, incident)]
+
+    def finish(self) -> list[Output]:
+        """The input ended: settle orphan lines and close every incident."""
+        outputs = self._expire_pending(None)
+        for incident in list(self._open.values()):
+            outputs += self._close(incident)
+        return outputs
+
+    # ------------------------------------------------------------------ results
+    @property
+    def incidents(self) -> list[Incident]:
+        """Every reported incident not folded into another, in the order they opened."""
+        return [i for i in self._reported if not i.claimed_by]
+
+    def open_incidents(self) -> list[Incident]:
+        return [i for i in self._open.values() if i.reported and not i.claimed_by]
+
+    def snapshot(self, incident: Incident) -> dict[str, object]:
+        """The incident's public JSON form, with its device order and cause worked out."""
+        incident.devices = self._ordered_devices(incident)
+        incident.cause = likely_cause(incident)
+        if incident.filesystem_device:
+            fs_device = self.topology.get(incident.filesystem_device)
+            if fs_device is not None:
+                incident.filesystem = fs_device.fstype or incident.filesystem
+                if fs_device.mountpoints:
+                    incident.mountpoint = fs_device.mountpoints[0]
+        return incident.to_json()
+
+    # ------------------------------------------------------------------ naming devices
+    def _resolve(self, match: Match, record: KernelRecord) -> str | None:
+        """The kernel name of the device the message is about, learning names on the way."""
+        groups = match.groups
+        topology = self.topology
+        dev = None
+        for key in ("dev", "dev2"):
+            if key in groups:
+                dev = names.clean_name(groups[key])
+                if dev is None:
+                    self.stats.invalid_devices += 1
+                break
+        if dev is None and "jdev" in groups:
+            dev = names.journal_device(groups["jdev"])
+            if dev is None:
+                self.stats.invalid_devices += 1
+        address = names.scsi_address(groups["scsi"]) if "scsi" in groups else None
+        if record.kernel_device:
+            decoded = names.kernel_device_token(record.kernel_device)
+            if decoded and decoded[0] == "scsi":
+                address = address or decoded[1]
+            elif decoded and dev is not None:
+                topology.learn_majmin(decoded[1], dev)
+            elif decoded and dev is None:
+                dev = topology.by_majmin(decoded[1])
+        if address is not None:
+            if dev is not None and dev.startswith("sd"):
+                topology.learn_scsi(address, dev)
+            elif dev is None:
+                dev = topology.by_scsi(address) or address
+        if dev is None and "majmin" in groups:
+            majmin = names.major_minor(groups["majmin"])
+            if majmin:
+                dev = topology.by_majmin(majmin) or majmin
+        if dev is None and "nvme" in groups:
+            dev = names.clean_name(groups["nvme"])
+        if dev is None and "map" in groups:
+            dev = self._multipath_map(groups["map"])
+        if dev is None and record.udev_sysname:
+            dev = names.clean_name(record.udev_sysname)
+        if dev is None:
+            return None
+        self._learn_stack(match, dev)
+        return dev
+
+    def _multipath_map(self, text: str) -> str | None:
+        majmin = names.major_minor(text)
+        if majmin:
+            return self.topology.by_majmin(majmin) or majmin
+        return self.topology.by_dm_name(text) or names.clean_name(text)
+
+    def _learn_stack(self, match: Match, dev: str) -> None:
+        """What the log itself says about the stack: partitions, journals, md and dm members."""
+        topology = self.topology
+        known = topology.get(dev)
+        if (known is None or not known.parents) and (disk := names.disk_of_partition(dev)):
+            topology.learn_parent(dev, disk)
+        groups = match.groups
+        kind = match.signature.kind
+        if kind.layer in _FS_LAYERS:
+            topology.learn_filesystem(dev)
+        if "md" in groups and (md := names.clean_name(groups["md"])):
+            topology.learn_parent(md, dev)
+        if "map" in groups and "majmin" in groups:
+            mapped = self._multipath_map(groups["map"])
+            if mapped and mapped != dev:
+                topology.learn_parent(mapped, dev)
+
+    # ------------------------------------------------------------------ events
+    def _event(self, record: KernelRecord, match: Match, device: str | None) -> Event:
+        signature = match.signature
+        groups = match.groups
+        details: dict[str, str] = {}
+        for key in ("sector", "hostbyte", "driverbyte", "sense", "asc", "err", "count"):
+            if key in groups:
+                details[key] = groups[key].strip()
+        if "code" in groups and (result := parse_result(groups["code"])):
+            details["scsi_result"] = result.describe()
+            details["hostbyte"] = result.host_byte
+            details["status"] = result.status
+        if "scsi" in groups and (address := names.scsi_address(groups["scsi"])):
+            details["scsi_address"] = address
+        if (op := _OP.search(record.message)) is not None:
+            details["op"] = op.group(1)
+        filesystem = signature.filesystem
+        if filesystem is None and "fs" in groups:
+            filesystem = groups["fs"].lower()
+        if (filesystem is None and signature.kind.layer is Layer.JOURNAL and "jdev" in groups
+                and not groups["jdev"].startswith("dm-") and "-" in groups["jdev"]):
+            details["journal"] = "jbd2"  # ext4's journal (ext3 too when ext4 mounts it)
+        event = Event.from_record(record, signature.kind, signature.name, device, details,
+                                  filesystem, self._index)
+        pending = self._suppressed.pop(signature.kind, 0)
+        if pending:
+            event = _with(event, suppressed=pending)
+        return event
+
+    def _note_suppressed(self, match: Match) -> None:
+        function = match.groups.get("func", "").strip()
+        kind = SUPPRESSED_FUNCTIONS.get(function)
+        count = int(match.groups.get("count", "0") or 0)
+        if kind is None:
+            self.stats.suppressed_unattributed += count
+            return
+        self._suppressed[kind] = self._suppressed.get(kind, 0) + count
+
+    # ------------------------------------------------------------------ lines naming no device
+    def _adopt_device(self, event: Event, now: float | None) -> Event | None:
+        """Give a device-less line the device of the neighbour it was printed with."""
+        last = self._last_named.get(event.kind.layer)
+        if event.kind.layer in _FS_LAYERS:
+            # "Aborting journal on device dm-0." then "ext3_abort called." then the EXT3-fs
+            # line: journal and filesystem messages name the same device.
+            candidates = [self._last_named.get(Layer.FILESYSTEM),
+                          self._last_named.get(Layer.JOURNAL)]
+            last = max((c for c in candidates if c is not None), default=None,
+                       key=lambda c: -1e18 if c[1] is None else c[1])
+        if last is None or not self._within(last[1], now, self.config.attach_window):
+            return None
+        return _with(event, device=last[0])
+
+    def _release_pending(self, named: Event, now: float | None) -> list[Output]:
+        """A named line arrived: device-less lines of its layer printed just before join it."""
+        outputs: list[Output] = []
+        keep: list[tuple[Event, float | None]] = []
+        for event, when in self._pending:
+            same = (event.kind.layer in _FS_LAYERS) == (named.kind.layer in _FS_LAYERS)
+            if same and self._within(when, now, self.config.attach_window):
+                outputs += self._route(_with(event, device=named.device), when)
+            else:
+                keep.append((event, when))
+        self._pending = keep
+        return outputs
+
+    def _expire_pending(self, now: float | None) -> list[Output]:
+        """Device-less lines no named line claimed: an incident on an unknown device."""
+        outputs: list[Output] = []
+        keep: list[tuple[Event, float | None]] = []
+        for event, when in self._pending:
+            if now is not None and self._within(when, now, self.config.attach_window):
+                keep.append((event, when))
+            else:
+                outputs += self._route(event, when)
+        self._pending = keep
+        return outputs
+
+    # ------------------------------------------------------------------ incidents
+    def _route(self, event: Event, now: float | None) -> list[Output]:
+        """Put the event in its incident; report what that changed."""
+        outputs: list[Output] = []
+        anchor, shared = self._anchor(event)
+        incident = self._open.get(anchor)
+        if incident is None:
+            incident = self._new_incident(anchor, event)
+        fs_level = event.kind.layer in _FS_LAYERS or (
+            anchor is not None and self.topology.carries_filesystem(anchor))
+        became_fs = fs_level and incident.filesystem_device is None and anchor is not None
+        if fs_level and anchor is not None:
+            incident.filesystem_device = anchor
+        self._note_filesystem(incident, event)
+        self._note_path(incident, event.device)
+        before = incident.outcome
+        incident.add(event, now)
+        for claimer_id in incident.claimed_by:
+            claimer = self._by_id[claimer_id]
+            if not claimer.closed:
+                claimer.add(event, now)
+        if became_fs:
+            outputs += self._take_in_devices_below(incident, now)
+        elif incident.filesystem_device is None:
+            outputs += self._join_filesystems(incident, shared, now)
+        role = event.kind.role
+        if role in (Role.ERROR, Role.OUTCOME) and not incident.reported:
+            incident.reported = True
+            self._reported.append(incident)
+            self.stats.incidents += 1
+            if not incident.claimed_by:
+                outputs.append(self._change(Transition.OPENED, incident))
+            outputs += self._report_claimers_opened(incident)
+        if incident.outcome != before and incident.outcome is not None:
+            outputs.append(self._change(Transition.OUTCOME, incident))
+        return outputs
+
+    def _anchor(self, event: Event) -> tuple[str | None, list[str]]:
+        """The device whose incident this event joins, and other filesystems it touches."""
+        device = event.device
+        if device is None or event.kind.layer in _FS_LAYERS:
+            return device, []
+        target = device
+        sector = event.details.get("sector")
+        if sector is not None and sector.isdigit():
+            target = self.topology.partition_at(device, int(sector)) or device
+        filesystems = self.topology.filesystems_above(target)
+        if len(filesystems) == 1:
+            return filesystems[0], []
+        # No single filesystem above: one device incident per disk, whichever of its
+        # partitions the line names.
+        below = self.topology.below(target)
+        return (below[0] if below else target), filesystems
+
+    def _new_incident(self, anchor: str | None, event: Event) -> Incident:
+        if len(self._open) >= self.config.max_incidents:
+            self._evict()
+        incident = Incident(id=incident_id(self.scope, anchor, event.clock), anchor=anchor)
+        if anchor is not None:
+            incident.devices.append(anchor)
+        self._open[anchor] = incident
+        self._by_id[incident.id] = incident
+        return incident
+
+    def _note_filesystem(self, incident: Incident, event: Event) -> None:
+        """The filesystem type: the one a line names beats a guess from the journal."""
+        if event.filesystem:
+            incident.filesystem = event.filesystem
+        elif incident.filesystem is None and event.details.get("journal") == "jbd2":
+            incident.filesystem = "ext4"
+
+    def _note_path(self, incident: Incident, device: str | None) -> None:
+        """Name the devices between the one a line names and the filesystem above it."""
+        anchor = incident.anchor
+        if device is None or anchor is None or device == anchor:
+            return
+        above = set(self.topology.above(device))
+        for middle in self.topology.below(anchor):
+            if middle in above and middle not in incident.devices:
+                incident.devices.append(middle)
+
+    def _take_in_devices_below(self, incident: Incident, now: float | None) -> list[Output]:
+        """A filesystem incident opened: take in the device incidents under it."""
+        anchor = incident.anchor
+        assert anchor is not None
+        below = set(self.topology.below(anchor))
+        guess = not self.topology.stack_known(anchor)
+        outputs: list[Output] = []
+        for other in list(self._open.values()):
+            if other is incident or other.filesystem_device is not None or other.closed:
+                continue
+            related = other.anchor in below
+            if not related and guess:
+                related = self._orphan(other) and self._within(
+                    other.last_clock, now, self.config.correlation_window)
+            if related:
+                outputs += self._claim(incident, other)
+        return outputs
+
+    def _join_filesystems(self, device_incident: Incident, shared: list[str],
+                          now: float | None) -> list[Output]:
+        """A device incident: join the filesystem incidents it may explain."""
+        outputs: list[Output] = []
+        targets = [self._open[fs] for fs in shared if fs in self._open]
+        if not targets and self._orphan(device_incident):
+            targets = [i for i in self._open.values()
+                       if i.filesystem_device is not None and not i.closed
+                       and i.anchor is not None and not self.topology.stack_known(i.anchor)
+                       and self._within(i.last_clock, now, self.config.correlation_window)]
+        for target in targets:
+            if target.id not in device_incident.claimed_by:
+                outputs += self._claim(target, device_incident)
+        return outputs
+
+    def _claim(self, incident: Incident, other: Incident) -> list[Output]:
+        """Fold ``other`` (a device incident) into ``incident`` (a filesystem's)."""
+        first_claim = not other.claimed_by
+        incident.merge(other)
+        other.claimed_by.add(incident.id)
+        if other.reported and first_claim:
+            return [self._change(Transition.MERGED, other, merged_into=incident.id)]
+        return []
+
+    def _report_claimers_opened(self, incident: Incident) -> list[Output]:
+        """A device incident's first error can be its claimer's first error too."""
+        outputs: list[Output] = []
+        for claimer_id in incident.claimed_by:
+            claimer = self._by_id[claimer_id]
+            if not claimer.reported and not claimer.closed:
+                claimer.reported = True
+                self._reported.append(claimer)
+                self.stats.incidents += 1
+                outputs.append(self._change(Transition.OPENED, claimer))
+        return outputs
+
+    def _orphan(self, incident: Incident) -> bool:
+        """A device incident whose device has no known filesystem above it."""
+        anchor = incident.anchor
+        return anchor is not None and not self.topology.filesystems_above(anchor)
+
+    def _close(self, incident: Incident) -> list[Output]:
+        incident.closed = True
+        self._open.pop(incident.anchor, None)
+        if incident.reported and not incident.claimed_by:
+            return [self._change(Transition.CLOSED, incident)]
+        return []
+
+    def _evict(self) -> None:
+        """Make room: drop the quietest incident that has no outcome."""
+        candidates = [i for i in self._open.values() if i.outcome is None]
+        if candidates:
+            oldest = min(candidates, key=lambda i: i.last_clock or 0.0)
+            oldest.closed = True
+            self._open.pop(oldest.anchor, None)
+
+    def _quiet(self, incident: Incident) -> float:
+        if not incident.reported:
+            return self.config.correlation_window
+        return self.config.quiet_period
+
+    def _change(self, transition: Transition, incident: Incident,
+                merged_into: str | None = None) -> IncidentChange:
+        snapshot = self.snapshot(incident)
+        if merged_into:
+            snapshot["merged_into"] = merged_into
+        return IncidentChange(transition, incident.id, snapshot)
+
+    def _ordered_devices(self, incident: Incident) -> list[str]:
+        """Devices from the physical disk up to the filesystem device."""
+        order = {name: i for i, name in enumerate(incident.devices)}
+
+        def depth(name: str) -> tuple[int, int]:
+            if name == incident.filesystem_device:
+                return (1 << 20, 0)
+            if names.is_transport_name(name):
+                return (-1, order[name])
+            return (len(self.topology.below(name)), order[name])
+
+        return sorted(incident.devices, key=depth)
+
+    @staticmethod
+    def _within(then: float | None, now: float | None, window: float) -> bool:
+        if then is None or now is None:
+            return True  # no clock to judge by: records in order are close enough
+        return abs(now - then) <= window
+
+
+def _with(event: Event, **changes: object) -> Event:
+    """A copy of ``event`` with some fields changed."""
+    from dataclasses import replace
+
+    return replace(event, **changes)  # type: ignore[arg-type]
