@@ -347,3 +347,22 @@ def test_incident_ids_are_stable_across_replays() -> None:
     second = run(SEED)[1][0]["id"]
     assert first == second
     assert len(first) == 12
+
+
+def test_an_observation_reports_read_only_even_with_the_log_lines_lost() -> None:
+    from rowatch.engine import Observation
+    from rowatch.kinds import Kind
+
+    engine = Engine(Topology([BlockDevice("loop3", "loop", "7:3", fstype="ext4",
+                                          mountpoints=["/mnt/data"])]))
+    outputs = engine.observe(Observation(
+        "loop3", Kind.READ_ONLY, "mountinfo_emergency_ro",
+        "mountinfo: /mnt/data rw,relatime - ext4 /dev/loop3 rw,errors=remount-ro,emergency_ro",
+        uptime=50.0))
+    (outcome,) = changes(outputs, Transition.OUTCOME)
+    assert outcome.snapshot["mountpoint"] == "/mnt/data"
+    assert outcome.snapshot["outcome"] == "read_only"
+    # The log line arriving later adds evidence; the alert is not repeated.
+    later = engine.feed(KernelRecord("EXT4-fs (loop3): Remounting filesystem read-only",
+                                     uptime=50.1))
+    assert not changes(later, Transition.OUTCOME)

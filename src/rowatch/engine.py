@@ -90,6 +90,25 @@ class Rejected:
 Output = Event | IncidentChange | Rejected
 
 
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """Evidence from outside the kernel log: the mount table, sysfs, fanotify.
+
+    The reconciler sends one when a filesystem is read-only (``Kind.READ_ONLY``) or reports
+    an error (``Kind.FS_ERROR``) whether or not the log said so; ``signature`` names the
+    check (``mountinfo_emergency_ro``, ``ext4_errors_count``, ``fanotify_fs_error``) and
+    ``message`` says what it saw, as evidence lines do.
+    """
+
+    device: str
+    kind: Kind
+    signature: str
+    message: str
+    uptime: float | None = None
+    wall: float | None = None
+    filesystem: str | None = None
+
+
 @dataclass
 class EngineStats:
     """Counters for the daemon's status and the replay summary."""
@@ -164,6 +183,17 @@ class Engine:
             outputs += self._release_pending(event, now)
         outputs += self._route(event, now)
         return outputs
+
+    def observe(self, observation: Observation) -> list[Output]:
+        """Take evidence the reconciler found; it joins the incident like a log line."""
+        self._index += 1
+        event = Event(observation.kind, observation.signature, observation.device,
+                      observation.message, observation.uptime, observation.wall,
+                      filesystem=observation.filesystem, index=self._index)
+        now = event.clock if event.clock is not None else self._now
+        self.topology.learn_filesystem(observation.device)
+        self.stats.events += 1
+        return [event, *self._route(event, now)]
 
     def tick(self, now: float) -> list[Output]:
         """Let time pass: attach or give up on orphan lines, close quiet warnings."""
