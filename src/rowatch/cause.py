@@ -70,6 +70,13 @@ RULES: tuple[CauseRule, ...] = (
         "nothing is broken: someone tested the error path; remount the filesystem to recover",
     ),
     CauseRule(
+        "user_shutdown",
+        lambda i: "user initiated shutdown received" in _text(i),
+        "an administrator shut the XFS filesystem down on purpose (xfs_io -x -c shutdown, "
+        "the GOINGDOWN ioctl)",
+        "nothing failed underneath unless other errors say so; unmount and mount it again",
+    ),
+    CauseRule(
         "no_paths",
         lambda i: i.has(Kind.NO_PATHS),
         "every path to the multipath LUN failed: a SAN, fabric or array outage",

@@ -12,7 +12,7 @@ import re
 # punctuation marks real drivers use ('!' stands for '/' in cciss!c0d0). No '/', no '..',
 # no leading dot or dash, at most 32 characters (DISK_NAME_LEN is 32).
 _KERNEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_!+:.-]{0,31}")
-_SCSI_ADDRESS = re.compile(r"(\d{1,5})[: ](\d{1,5})[: ](\d{1,5})[: ](\d{1,10})")
+_SCSI_ADDRESS = re.compile(r"(\d{1,5})[: ](\d{1,5})[: ](\d{1,5})[: ](\d{1,20})")
 _MAJMIN = re.compile(r"(\d{1,4}):(\d{1,7})")
 # jbd2 names a journal "<device>-<journal inode>"; jbd (ext3) and external journals use the
 # bare device name, and a dm device name itself ends in "-<number>".

@@ -53,6 +53,7 @@ class BlockDevice:
     serial: str | None = None
     wwn: str | None = None
     links: list[str] = field(default_factory=list)  # /dev/disk/by-id/... and friends
+    backing_file: str | None = None  # loop devices: the file the device reads and writes
 
     def to_json(self) -> dict[str, Any]:
         """The snapshot form: empty and unknown fields left out."""
@@ -61,7 +62,7 @@ class BlockDevice:
 
 _INT_FIELDS = ("start_sector", "size_sectors")
 _STR_FIELDS = ("type", "maj_min", "scsi_address", "dm_name", "fstype", "vendor", "model",
-               "serial", "wwn")
+               "serial", "wwn", "backing_file")
 _LIST_FIELDS = ("parents", "mountpoints", "links")
 
 
