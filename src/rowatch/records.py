@@ -17,7 +17,9 @@ from enum import StrEnum
 #: a hostile megabyte line can cause.
 MAX_MESSAGE_CHARS = 4096
 
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# C0 and C1 controls (U+0085 is a line break to Python, U+009B a terminal escape) and the
+# Unicode line and paragraph separators: none may reach a log line or a terminal.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class Source(StrEnum):
@@ -76,8 +78,8 @@ class KernelRecord:
 def clean_message(text: str) -> str:
     """Make untrusted text safe to match, log and print.
 
-    Newlines and other control characters (except tab) become ``?`` so one record can never
-    pose as two, and the text is cut to :data:`MAX_MESSAGE_CHARS`.
+    Newlines and other control characters (except tab), C0 and C1, and U+2028/U+2029 become
+    ``?`` so one record can never pose as two, and the text is cut to :data:`MAX_MESSAGE_CHARS`.
     """
     if len(text) > MAX_MESSAGE_CHARS:
         text = text[:MAX_MESSAGE_CHARS]

@@ -70,7 +70,9 @@ def render_summary(incidents: Iterable[Mapping[str, Any]], stats: Mapping[str, i
     """One closing line: what was read and what was found."""
     incidents = list(incidents)
     outcomes = sum(1 for i in incidents if i.get("outcome"))
-    text = (f"{stats.get('records', 0)} records read, {stats.get('events', 0)} storage events, "
+    read = (f"{stats['lines']} lines read" if "lines" in stats
+            else f"{stats.get('records', 0)} records read")
+    text = (f"{read}, {stats.get('events', 0)} storage events, "
             f"{len(incidents)} incidents ({outcomes} read-only/shutdown/panic, "
             f"{len(incidents) - outcomes} warnings)")
     if stats.get("rejected"):
