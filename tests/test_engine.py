@@ -18,8 +18,9 @@ def records(text: str, start: float = 100.0, step: float = 0.001) -> list[Kernel
     return [KernelRecord(line, uptime=start + i * step) for i, line in enumerate(lines)]
 
 
-def run(text: str | Iterable[KernelRecord], engine: Engine | None = None
-        ) -> tuple[Engine, list[dict[str, Any]], list[Any]]:
+def run(
+    text: str | Iterable[KernelRecord], engine: Engine | None = None
+) -> tuple[Engine, list[dict[str, Any]], list[Any]]:
     engine = engine or Engine()
     outputs: list[Any] = []
     for record in records(text) if isinstance(text, str) else text:
@@ -52,7 +53,13 @@ def test_seed_incident_is_one_read_only_ext3_on_dm0_caused_by_scsi_busy() -> Non
     assert incident["outcome"] == "read_only"
     assert incident["devices"] == ["0:0:0:0", "sda", "dm-0"]
     assert [e["kind"] for e in incident["events"]] == [
-        "scsi_error", "io_error", "journal_abort", "fs_error", "fs_error", "read_only"]
+        "scsi_error",
+        "io_error",
+        "journal_abort",
+        "fs_error",
+        "fs_error",
+        "read_only",
+    ]
     assert incident["cause"]["code"] == "scsi_path_busy"
     scsi = incident["events"][0]
     assert scsi["details"]["scsi_result"] == "DID_BUS_BUSY + status BUSY"
@@ -118,7 +125,10 @@ def test_xfs_log_error_is_a_shutdown() -> None:
     """)  # noqa: E501
     (incident,) = incidents
     assert (incident["filesystem_device"], incident["filesystem"], incident["outcome"]) == (
-        "dm-3", "xfs", "shutdown")
+        "dm-3",
+        "xfs",
+        "shutdown",
+    )
 
 
 def test_btrfs_forced_readonly() -> None:
@@ -129,7 +139,10 @@ def test_btrfs_forced_readonly() -> None:
     """)  # noqa: E501
     (incident,) = incidents
     assert (incident["filesystem_device"], incident["filesystem"], incident["outcome"]) == (
-        "sdb", "btrfs", "read_only")
+        "sdb",
+        "btrfs",
+        "read_only",
+    )
 
 
 def test_panic_outranks_read_only() -> None:
@@ -154,16 +167,19 @@ def test_cdrom_errors_are_a_warning_not_a_read_only_alert() -> None:
     assert incident["devices"] == ["sr0"]
 
 
-@pytest.mark.parametrize("text", [
-    "EXT4-fs (sda1): re-mounted. Opts: errors=remount-ro",
-    "EXT4-fs (sda1): re-mounted 427f02dc-98d6-4655-ad8b-2bea8a4698f5 ro. Quota mode: none.",
-    "VFS: Mounted root (ext4 filesystem) readonly on device 8:1.",
-    "EXT4-fs (sda1): INFO: recovery required on readonly filesystem",
-    "EXT4-fs (sda1): mounted filesystem with ordered data mode. Opts: (null)",
-    "XFS (sda1): Ending clean mount",
-    "BTRFS info (device sdb): disk space caching is enabled",
-    "ISO 9660 Extensions: RRIP_1991A",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "EXT4-fs (sda1): re-mounted. Opts: errors=remount-ro",
+        "EXT4-fs (sda1): re-mounted 427f02dc-98d6-4655-ad8b-2bea8a4698f5 ro. Quota mode: none.",
+        "VFS: Mounted root (ext4 filesystem) readonly on device 8:1.",
+        "EXT4-fs (sda1): INFO: recovery required on readonly filesystem",
+        "EXT4-fs (sda1): mounted filesystem with ordered data mode. Opts: (null)",
+        "XFS (sda1): Ending clean mount",
+        "BTRFS info (device sdb): disk space caching is enabled",
+        "ISO 9660 Extensions: RRIP_1991A",
+    ],
+)
 def test_normal_mount_messages_make_no_incident(text: str) -> None:
     _, incidents, _ = run(text)
     assert incidents == []
@@ -182,8 +198,13 @@ def test_errors_continue_makes_a_warning_without_outcome() -> None:
 
 def test_userspace_imitation_is_rejected_and_alerts_nothing() -> None:
     fake = [
-        KernelRecord("EXT4-fs (sda1): Remounting filesystem read-only", uptime=5.0,
-                     facility=1, trusted=False, source=Source.KMSG),
+        KernelRecord(
+            "EXT4-fs (sda1): Remounting filesystem read-only",
+            uptime=5.0,
+            facility=1,
+            trusted=False,
+            source=Source.KMSG,
+        ),
     ]
     _, incidents, outputs = run(fake)
     assert incidents == []
@@ -203,24 +224,45 @@ def test_suppressed_callbacks_count_toward_the_next_message() -> None:
 
 
 def test_topology_maps_sector_to_partition_and_dm_to_its_mountpoint() -> None:
-    topology = Topology([
-        BlockDevice("sda", "disk", "8:0", scsi_address="0:0:0:0"),
-        BlockDevice("sda1", "part", "8:1", ["sda"], start_sector=2048, size_sectors=1_000_000,
-                    fstype="ext4", mountpoints=["/boot"]),
-        BlockDevice("sda2", "part", "8:2", ["sda"], start_sector=1_002_048,
-                    size_sectors=10_000_000),
-        BlockDevice("dm-0", "dm", "253:0", ["sda2"], dm_name="vg0-var", fstype="ext3",
-                    mountpoints=["/var"]),
-    ])
+    topology = Topology(
+        [
+            BlockDevice("sda", "disk", "8:0", scsi_address="0:0:0:0"),
+            BlockDevice(
+                "sda1",
+                "part",
+                "8:1",
+                ["sda"],
+                start_sector=2048,
+                size_sectors=1_000_000,
+                fstype="ext4",
+                mountpoints=["/boot"],
+            ),
+            BlockDevice(
+                "sda2", "part", "8:2", ["sda"], start_sector=1_002_048, size_sectors=10_000_000
+            ),
+            BlockDevice(
+                "dm-0",
+                "dm",
+                "253:0",
+                ["sda2"],
+                dm_name="vg0-var",
+                fstype="ext3",
+                mountpoints=["/var"],
+            ),
+        ]
+    )
     engine = Engine(topology)
-    _, incidents, outputs = run("""
+    _, incidents, outputs = run(
+        """
         sd 0:0:0:0: [sda] tag#1 FAILED Result: hostbyte=DID_BUS_BUSY driverbyte=DRIVER_OK
         blk_update_request: I/O error, dev sda, sector 4928181
         Buffer I/O error on dev dm-0, logical block 1573, lost async page write
         Aborting journal on device dm-0-8.
         EXT4-fs error (device dm-0): ext4_journal_check_start:83: comm rs:main Q:Reg: Detected aborted journal
         EXT4-fs (dm-0): Remounting filesystem read-only
-    """, engine)  # noqa: E501
+    """,
+        engine,
+    )  # noqa: E501
     (incident,) = incidents
     assert incident["devices"] == ["sda", "sda2", "dm-0"]
     assert incident["mountpoint"] == "/var"
@@ -235,33 +277,52 @@ def test_topology_maps_sector_to_partition_and_dm_to_its_mountpoint() -> None:
 
 
 def test_errors_on_an_unrelated_disk_stay_apart_when_the_stack_is_known() -> None:
-    topology = Topology([
-        BlockDevice("sda", "disk", "8:0"),
-        BlockDevice("sdb", "disk", "8:16"),
-        BlockDevice("dm-0", "dm", "253:0", ["sda"], fstype="ext4", mountpoints=["/"]),
-    ])
-    _, incidents, _ = run("""
+    topology = Topology(
+        [
+            BlockDevice("sda", "disk", "8:0"),
+            BlockDevice("sdb", "disk", "8:16"),
+            BlockDevice("dm-0", "dm", "253:0", ["sda"], fstype="ext4", mountpoints=["/"]),
+        ]
+    )
+    _, incidents, _ = run(
+        """
         blk_update_request: I/O error, dev sdb, sector 8
         EXT4-fs error (device dm-0): ext4_find_entry:1455: inode #2: comm ls: reading directory lblock 0
         EXT4-fs (dm-0): Remounting filesystem read-only
-    """, Engine(topology))  # noqa: E501
+    """,
+        Engine(topology),
+    )  # noqa: E501
     assert sorted((str(i["filesystem_device"]), i["devices"][0]) for i in incidents) == [
-        ("None", "sdb"), ("dm-0", "dm-0")]
+        ("None", "sdb"),
+        ("dm-0", "dm-0"),
+    ]
 
 
 def test_multipath_path_failure_is_context_for_the_filesystem_above() -> None:
-    topology = Topology([
-        BlockDevice("sdc", "disk", "8:32"),
-        BlockDevice("sdd", "disk", "8:48"),
-        BlockDevice("dm-2", "dm", "253:2", ["sdc", "sdd"], dm_name="mpatha", fstype="xfs",
-                    mountpoints=["/data"]),
-    ])
-    _, incidents, outputs = run("""
+    topology = Topology(
+        [
+            BlockDevice("sdc", "disk", "8:32"),
+            BlockDevice("sdd", "disk", "8:48"),
+            BlockDevice(
+                "dm-2",
+                "dm",
+                "253:2",
+                ["sdc", "sdd"],
+                dm_name="mpatha",
+                fstype="xfs",
+                mountpoints=["/data"],
+            ),
+        ]
+    )
+    _, incidents, outputs = run(
+        """
         device-mapper: multipath: 253:2: Failing path 8:32.
         device-mapper: multipath: 253:2: Failing path 8:48.
         XFS (dm-2): metadata I/O error in "xfs_buf_iodone_callbacks" at daddr 0x2 len 1 error 5
         XFS (dm-2): Log I/O Error Detected.  Shutting down filesystem
-    """, Engine(topology))
+    """,
+        Engine(topology),
+    )
     (incident,) = incidents
     assert incident["devices"] == ["sdc", "sdd", "dm-2"]
     assert incident["counts"]["path_failed"] == 2
@@ -286,7 +347,9 @@ def test_two_filesystems_failing_together_stay_two_incidents() -> None:
         EXT4-fs (sdb1): Remounting filesystem read-only
     """)
     assert sorted((i["filesystem_device"], tuple(i["devices"])) for i in incidents) == [
-        ("sda1", ("sda", "sda1")), ("sdb1", ("sdb", "sdb1"))]
+        ("sda1", ("sda", "sda1")),
+        ("sdb1", ("sdb", "sdb1")),
+    ]
 
 
 def test_bare_remount_without_any_named_neighbour_still_alerts() -> None:
@@ -308,8 +371,12 @@ def test_hostile_device_names_are_refused() -> None:
 
 
 def test_evidence_is_bounded_and_counts_stay_exact() -> None:
-    flood = [KernelRecord(f"I/O error, dev sdz, sector {n} op 0x1:(WRITE) flags 0x0",
-                          uptime=1.0 + n / 1000) for n in range(10_000)]
+    flood = [
+        KernelRecord(
+            f"I/O error, dev sdz, sector {n} op 0x1:(WRITE) flags 0x0", uptime=1.0 + n / 1000
+        )
+        for n in range(10_000)
+    ]
     _, incidents, _ = run(flood)
     (incident,) = incidents
     assert incident["counts"]["io_error"] == 10_000
@@ -330,13 +397,18 @@ def test_quiet_warning_closes_but_read_only_stays_until_recovered() -> None:
     assert [i.filesystem_device for i in engine.open_incidents()] == ["sdc1"]
     recovered = engine.recovered("sdc1", 1001.0)
     assert [c.transition for c in recovered if isinstance(c, IncidentChange)] == [
-        Transition.RECOVERED]
+        Transition.RECOVERED
+    ]
     assert engine.open_incidents() == []
 
 
 def test_kmsg_device_token_names_the_scsi_disk() -> None:
-    record = KernelRecord("sd 3:0:0:0: timing out command, waited 180s", uptime=9.0,
-                          kernel_device="+scsi:3:0:0:0", source=Source.KMSG)
+    record = KernelRecord(
+        "sd 3:0:0:0: timing out command, waited 180s",
+        uptime=9.0,
+        kernel_device="+scsi:3:0:0:0",
+        source=Source.KMSG,
+    )
     topology = Topology([BlockDevice("sdd", "disk", "8:48", scsi_address="3:0:0:0")])
     _, incidents, _ = run([record], Engine(topology))
     assert incidents[0]["devices"] == ["sdd"]
@@ -353,16 +425,23 @@ def test_an_observation_reports_read_only_even_with_the_log_lines_lost() -> None
     from rowatch.engine import Observation
     from rowatch.kinds import Kind
 
-    engine = Engine(Topology([BlockDevice("loop3", "loop", "7:3", fstype="ext4",
-                                          mountpoints=["/mnt/data"])]))
-    outputs = engine.observe(Observation(
-        "loop3", Kind.READ_ONLY, "mountinfo_emergency_ro",
-        "mountinfo: /mnt/data rw,relatime - ext4 /dev/loop3 rw,errors=remount-ro,emergency_ro",
-        uptime=50.0))
+    engine = Engine(
+        Topology([BlockDevice("loop3", "loop", "7:3", fstype="ext4", mountpoints=["/mnt/data"])])
+    )
+    outputs = engine.observe(
+        Observation(
+            "loop3",
+            Kind.READ_ONLY,
+            "mountinfo_emergency_ro",
+            "mountinfo: /mnt/data rw,relatime - ext4 /dev/loop3 rw,errors=remount-ro,emergency_ro",
+            uptime=50.0,
+        )
+    )
     (outcome,) = changes(outputs, Transition.OUTCOME)
     assert outcome.snapshot["mountpoint"] == "/mnt/data"
     assert outcome.snapshot["outcome"] == "read_only"
     # The log line arriving later adds evidence; the alert is not repeated.
-    later = engine.feed(KernelRecord("EXT4-fs (loop3): Remounting filesystem read-only",
-                                     uptime=50.1))
+    later = engine.feed(
+        KernelRecord("EXT4-fs (loop3): Remounting filesystem read-only", uptime=50.1)
+    )
     assert not changes(later, Transition.OUTCOME)

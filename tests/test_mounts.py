@@ -23,20 +23,25 @@ from rowatch.mounts import (
 )
 
 # Lines as this machine (Debian 12 userland, Linux 6.18) printed them.
-REAL = "\n".join([
-    "22 27 0:21 / /proc rw,relatime - proc proc rw",
-    "24 27 0:6 / /dev rw,relatime - devtmpfs devtmpfs rw,size=12334432k,nr_inodes=3083608,"
-    "mode=755",
-    "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard,resv_strict,resuid=65534,resgid=65534",
-    "28 27 0:25 / /mnt/sandboxing/model_tools_env/v1/python ro,nosuid,nodev,relatime - tmpfs "
-    "model_tools_unavailable ro,size=4k,mode=755",
-    "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw",
-    "42 27 7:0 / /tmp/rwx/e rw,relatime - ext4 /dev/loop0 rw",
-    "44 27 0:39 / /tmp/rwx/b rw,relatime - btrfs /dev/loop1 rw,discard=async,space_cache=v2,"
-    "subvolid=5,subvol=/",
-    r"43 27 7:0 / /tmp/rwx/sp\040ace ro,relatime - ext4 /dev/loop0 rw",
-    "45 27 259:0 / /tmp/rwx/p rw,relatime - ext4 /dev/loop2p1 rw",
-]) + "\n"
+REAL = (
+    "\n".join(
+        [
+            "22 27 0:21 / /proc rw,relatime - proc proc rw",
+            "24 27 0:6 / /dev rw,relatime - devtmpfs devtmpfs rw,size=12334432k,nr_inodes=3083608,"
+            "mode=755",
+            "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard,resv_strict,resuid=65534,resgid=65534",
+            "28 27 0:25 / /mnt/sandboxing/model_tools_env/v1/python ro,nosuid,nodev,relatime - tmpfs "
+            "model_tools_unavailable ro,size=4k,mode=755",
+            "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw",
+            "42 27 7:0 / /tmp/rwx/e rw,relatime - ext4 /dev/loop0 rw",
+            "44 27 0:39 / /tmp/rwx/b rw,relatime - btrfs /dev/loop1 rw,discard=async,space_cache=v2,"
+            "subvolid=5,subvol=/",
+            r"43 27 7:0 / /tmp/rwx/sp\040ace ro,relatime - ext4 /dev/loop0 rw",
+            "45 27 259:0 / /tmp/rwx/p rw,relatime - ext4 /dev/loop2p1 rw",
+        ]
+    )
+    + "\n"
+)
 
 
 def one(line: str) -> MountEntry:
@@ -52,9 +57,17 @@ def test_real_lines() -> None:
     assert len(entries) == 9
     root = entries[2]
     assert root == MountEntry(
-        mount_id=27, parent_id=1, maj_min="254:0", root="/", mountpoint="/",
-        mount_options=("rw", "relatime"), optional_fields=(), fstype="ext4", source="/dev/vda",
-        super_options=("rw", "discard", "resv_strict", "resuid=65534", "resgid=65534"))
+        mount_id=27,
+        parent_id=1,
+        maj_min="254:0",
+        root="/",
+        mountpoint="/",
+        mount_options=("rw", "relatime"),
+        optional_fields=(),
+        fstype="ext4",
+        source="/dev/vda",
+        super_options=("rw", "discard", "resv_strict", "resuid=65534", "resgid=65534"),
+    )
     assert (root.major, root.minor) == (254, 0)
     tools = entries[3]
     assert mount_read_only(tools) and super_read_only(tools) and read_only(tools)
@@ -79,8 +92,9 @@ def test_proc5_example_with_optional_fields() -> None:
 
 def test_emergency_ro_on_6_15_and_later() -> None:
     # The brief's line, as Linux 6.15+ prints it after an ext4 error.
-    entry = one("42 27 7:0 / /mnt/t rw,relatime - ext4 /dev/loop0 "
-                "rw,errors=remount-ro,emergency_ro")
+    entry = one(
+        "42 27 7:0 / /mnt/t rw,relatime - ext4 /dev/loop0 rw,errors=remount-ro,emergency_ro"
+    )
     assert emergency_ro(entry)
     assert not mount_read_only(entry) and not super_read_only(entry)
     assert read_only(entry)
@@ -172,13 +186,15 @@ _TEXT = st.text(st.characters(blacklist_categories=_NO_SURROGATES))
 _PATH = _TEXT.filter(bool).map(lambda s: "/" + s)
 
 
-@given(_PATH, _PATH, _TEXT,
-       st.sampled_from(["rw", "ro"]), st.booleans())
-def test_kernel_escaped_fields_round_trip(root: str, mountpoint: str, source: str, flag: str,
-                                          emergency: bool) -> None:
+@given(_PATH, _PATH, _TEXT, st.sampled_from(["rw", "ro"]), st.booleans())
+def test_kernel_escaped_fields_round_trip(
+    root: str, mountpoint: str, source: str, flag: str, emergency: bool
+) -> None:
     supers = "rw,errors=remount-ro" + (",emergency_ro" if emergency else "")
-    line = (f"99 1 8:17 {mangle(root)} {mangle(mountpoint)} {flag},relatime shared:1 - ext4 "
-            f"{mangle(source)} {supers}")
+    line = (
+        f"99 1 8:17 {mangle(root)} {mangle(mountpoint)} {flag},relatime shared:1 - ext4 "
+        f"{mangle(source)} {supers}"
+    )
     entry = parse_line(line)
     assert entry is not None
     assert (entry.root, entry.mountpoint, entry.source) == (root, mountpoint, source)

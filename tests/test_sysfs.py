@@ -61,29 +61,55 @@ class FakeSysfs:
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(os.path.join(os.path.relpath(target.parent, link.parent), target.name))
 
-    def _register(self, name: str, directory: Path, majmin: str, size: int,
-                  attrs: dict[str, str | bytes], devtype: str) -> Path:
+    def _register(
+        self,
+        name: str,
+        directory: Path,
+        majmin: str,
+        size: int,
+        attrs: dict[str, str | bytes],
+        devtype: str,
+    ) -> Path:
         directory.mkdir(parents=True)
         major, minor = majmin.split(":")
-        self._write(directory, {
-            "dev": majmin, "size": str(size), "ro": "0", "removable": "0",
-            "uevent": f"MAJOR={major}\nMINOR={minor}\nDEVNAME={name}\nDEVTYPE={devtype}",
-            **attrs})
+        self._write(
+            directory,
+            {
+                "dev": majmin,
+                "size": str(size),
+                "ro": "0",
+                "removable": "0",
+                "uevent": f"MAJOR={major}\nMINOR={minor}\nDEVNAME={name}\nDEVTYPE={devtype}",
+                **attrs,
+            },
+        )
         (directory / "holders").mkdir()
         self._link(self.block / name, directory)
         self._link(self.dev_block / majmin, directory)
         self.dirs[name] = directory
         return directory
 
-    def scsi_device(self, parent: str, hctl: str, vendor: str, model: str, *,
-                    scsi_type: str = "0", wwid: str | None = None,
-                    serial: str | None = None) -> str:
+    def scsi_device(
+        self,
+        parent: str,
+        hctl: str,
+        vendor: str,
+        model: str,
+        *,
+        scsi_type: str = "0",
+        wwid: str | None = None,
+        serial: str | None = None,
+    ) -> str:
         """.../hostH/targetH:C:T/H:C:T:L with INQUIRY data; returns its device path."""
         h, c, t, _ = hctl.split(":")
         path = f"{parent}/host{h}/target{h}:{c}:{t}/{hctl}"
         attrs: dict[str, str | bytes] = {
-            "vendor": vendor.ljust(8), "model": model.ljust(16), "rev": "1.0 ",
-            "type": scsi_type, "state": "running"}
+            "vendor": vendor.ljust(8),
+            "model": model.ljust(16),
+            "rev": "1.0 ",
+            "type": scsi_type,
+            "state": "running",
+        }
         if wwid is not None:
             attrs["wwid"] = wwid
         if serial is not None:  # VPD page 0x80: header, then the serial
@@ -94,8 +120,15 @@ class FakeSysfs:
         self._write(directory, attrs)
         return path
 
-    def disk(self, name: str, majmin: str, size: int, *, under: str = "virtual",
-             attrs: dict[str, str | bytes] | None = None) -> Path:
+    def disk(
+        self,
+        name: str,
+        majmin: str,
+        size: int,
+        *,
+        under: str = "virtual",
+        attrs: dict[str, str | bytes] | None = None,
+    ) -> Path:
         """A whole disk at devices/<under>/block/<name>; ``device`` links to ``under``."""
         directory = self.root / "devices" / under / "block" / name
         self._register(name, directory, majmin, size, attrs or {}, "disk")
@@ -106,19 +139,26 @@ class FakeSysfs:
 
     def partition(self, disk: str, name: str, majmin: str, start: int, size: int) -> Path:
         number = name.rstrip("0123456789")
-        return self._register(name, self.dirs[disk] / name, majmin, size,
-                              {"start": str(start), "partition": name[len(number):]},
-                              "partition")
+        return self._register(
+            name,
+            self.dirs[disk] / name,
+            majmin,
+            size,
+            {"start": str(start), "partition": name[len(number) :]},
+            "partition",
+        )
 
     def stack(self, upper: str, lower: str) -> None:
         """``upper`` sits on ``lower``: upper/slaves/lower and lower/holders/upper."""
         self._link(self.dirs[upper] / "slaves" / lower, self.dirs[lower])
         self._link(self.dirs[lower] / "holders" / upper, self.dirs[upper])
 
-    def dm(self, name: str, majmin: str, size: int, dm_name: str, uuid: str,
-           lower: list[str]) -> Path:
-        directory = self.disk(name, majmin, size, attrs={
-            "dm/name": dm_name, "dm/uuid": uuid, "dm/suspended": "0"})
+    def dm(
+        self, name: str, majmin: str, size: int, dm_name: str, uuid: str, lower: list[str]
+    ) -> Path:
+        directory = self.disk(
+            name, majmin, size, attrs={"dm/name": dm_name, "dm/uuid": uuid, "dm/suspended": "0"}
+        )
         for dev in lower:
             self.stack(name, dev)
         return directory
@@ -131,15 +171,28 @@ PCI = "pci0000:00/0000:00:10.0"
 def scsi_lvm_server(root: Path) -> FakeSysfs:
     """VMware guest: sda (sda1 /boot, sda2 LVM PV) with dm-0 vg0-root on /, and a CD-ROM."""
     fake = FakeSysfs(root)
-    sda = fake.scsi_device(PCI, "0:0:0:0", "VMware", "Virtual disk",
-                           wwid="naa.6000c29f3a2b1c0d9e8f7a6b5c4d3e2f", serial="6000c29f3a2b1c0d")
+    sda = fake.scsi_device(
+        PCI,
+        "0:0:0:0",
+        "VMware",
+        "Virtual disk",
+        wwid="naa.6000c29f3a2b1c0d9e8f7a6b5c4d3e2f",
+        serial="6000c29f3a2b1c0d",
+    )
     fake.disk("sda", "8:0", 16 * GIB, under=sda)
     fake.partition("sda", "sda1", "8:1", 2048, 2097152)
     fake.partition("sda", "sda2", "8:2", 2099200, 16 * GIB - 2099200)
-    fake.dm("dm-0", "253:0", 14 * GIB, "vg0-root",
-            "LVM-Abc123Def456Ghi789Jkl012Mno345PqrStu678Vwx901Yz", ["sda2"])
-    sr0 = fake.scsi_device("pci0000:00/0000:00:07.1/ata2", "2:0:0:0", "NECVMWar",
-                           "VMware SATA CD00", scsi_type="5")
+    fake.dm(
+        "dm-0",
+        "253:0",
+        14 * GIB,
+        "vg0-root",
+        "LVM-Abc123Def456Ghi789Jkl012Mno345PqrStu678Vwx901Yz",
+        ["sda2"],
+    )
+    sr0 = fake.scsi_device(
+        "pci0000:00/0000:00:07.1/ata2", "2:0:0:0", "NECVMWar", "VMware SATA CD00", scsi_type="5"
+    )
     fake.disk("sr0", "11:0", 0, under=sr0)
     return fake
 
@@ -210,8 +263,14 @@ def test_multipath_over_two_scsi_paths(tmp_path: Path) -> None:
         host = "pci0000:00/0000:00:03.0" if hctl[0] == "1" else "pci0000:00/0000:00:04.0"
         path = fake.scsi_device(host, hctl, "NETAPP", "LUN C-Mode", wwid=wwid)
         fake.disk(name, majmin, 100 * GIB, under=path)
-    fake.dm("dm-2", "253:2", 100 * GIB, "mpatha", "mpath-3600a098038303053453f463045727a71",
-            ["sdc", "sdd"])
+    fake.dm(
+        "dm-2",
+        "253:2",
+        100 * GIB,
+        "mpatha",
+        "mpath-3600a098038303053453f463045727a71",
+        ["sdc", "sdd"],
+    )
     mounts = "40 27 253:2 / /data rw,relatime - xfs /dev/mapper/mpatha rw,attr2,inode64\n"
     topology = build_topology(str(tmp_path), mounts)
 
@@ -232,8 +291,12 @@ def test_md_raid1_over_two_partitions(tmp_path: Path) -> None:
         path = fake.scsi_device(PCI, f"{h}:0:0:0", "ATA", "ST4000NM0035")
         fake.disk(f"sd{letter}", f"8:{minor}", 3000 * GIB, under=path)
         fake.partition(f"sd{letter}", f"sd{letter}1", f"8:{minor + 1}", 2048, 3000 * GIB - 4096)
-    md0 = fake.disk("md0", "9:0", 3000 * GIB - 8192, attrs={
-        "md/level": "raid1", "md/raid_disks": "2", "md/array_state": "clean"})
+    md0 = fake.disk(
+        "md0",
+        "9:0",
+        3000 * GIB - 8192,
+        attrs={"md/level": "raid1", "md/raid_disks": "2", "md/array_state": "clean"},
+    )
     fake.stack("md0", "sdb1")
     fake.stack("md0", "sdc1")
     (md0 / "md" / "dev-sdb1").mkdir()
@@ -255,30 +318,51 @@ def test_nvme_namespace_and_partitions(tmp_path: Path) -> None:
     fake = FakeSysfs(tmp_path)
     ctrl = "pci0000:00/0000:00:1d.0/0000:3d:00.0/nvme/nvme0"
     (tmp_path / "devices" / ctrl).mkdir(parents=True)
-    FakeSysfs._write(tmp_path / "devices" / ctrl, {
-        "model": "Samsung SSD 970 EVO Plus 1TB          ", "serial": "S4EWNX0R123456A     ",
-        "firmware_rev": "2B2QEXM7", "transport": "pcie"})
+    FakeSysfs._write(
+        tmp_path / "devices" / ctrl,
+        {
+            "model": "Samsung SSD 970 EVO Plus 1TB          ",
+            "serial": "S4EWNX0R123456A     ",
+            "firmware_rev": "2B2QEXM7",
+            "transport": "pcie",
+        },
+    )
     directory = tmp_path / "devices" / ctrl / "nvme0n1"
-    fake._register("nvme0n1", directory, "259:0", 1953525168,
-                   {"wwid": "eui.0025385b91b0e3c4", "nsid": "1"}, "disk")
+    fake._register(
+        "nvme0n1",
+        directory,
+        "259:0",
+        1953525168,
+        {"wwid": "eui.0025385b91b0e3c4", "nsid": "1"},
+        "disk",
+    )
     (directory / "slaves").mkdir()
     fake._link(directory / "device", tmp_path / "devices" / ctrl)
     fake.partition("nvme0n1", "nvme0n1p1", "259:1", 2048, 1048576)
     fake.partition("nvme0n1", "nvme0n1p2", "259:2", 1050624, 1952474511)
-    mounts = ("27 1 259:2 / / rw,relatime - ext4 /dev/nvme0n1p2 rw\n"
-              "28 27 259:1 / /boot/efi rw - vfat /dev/nvme0n1p1 rw,fmask=0077\n")
+    mounts = (
+        "27 1 259:2 / / rw,relatime - ext4 /dev/nvme0n1p2 rw\n"
+        "28 27 259:1 / /boot/efi rw - vfat /dev/nvme0n1p1 rw,fmask=0077\n"
+    )
     topology = build_topology(str(tmp_path), mounts)
 
     ns = topology.get("nvme0n1")
     assert ns is not None
     assert os.readlink(directory / "device") == "../../nvme0"  # as on a real machine
-    assert (ns.type, ns.model, ns.serial) == ("disk", "Samsung SSD 970 EVO Plus 1TB",
-                                              "S4EWNX0R123456A")
+    assert (ns.type, ns.model, ns.serial) == (
+        "disk",
+        "Samsung SSD 970 EVO Plus 1TB",
+        "S4EWNX0R123456A",
+    )
     assert ns.wwn == "eui.0025385b91b0e3c4" and ns.scsi_address is None
     p2 = topology.get("nvme0n1p2")
     assert p2 is not None
     assert (p2.parents, p2.start_sector, p2.fstype, p2.mountpoints) == (
-        ["nvme0n1"], 1050624, "ext4", ["/"])
+        ["nvme0n1"],
+        1050624,
+        "ext4",
+        ["/"],
+    )
     assert topology.partition_at("nvme0n1", 2_000_000) == "nvme0n1p2"
 
 
@@ -288,34 +372,40 @@ def test_nvme_native_multipath_head_sits_on_its_paths(tmp_path: Path) -> None:
     fake = FakeSysfs(tmp_path)
     subsys = "virtual/nvme-subsystem/nvme-subsys0"
     (tmp_path / "devices" / subsys).mkdir(parents=True)
-    FakeSysfs._write(tmp_path / "devices" / subsys, {"model": "KIOXIA KCD6XLUL3T84",
-                                                     "serial": "X1A0A0AAAAAA"})
+    FakeSysfs._write(
+        tmp_path / "devices" / subsys, {"model": "KIOXIA KCD6XLUL3T84", "serial": "X1A0A0AAAAAA"}
+    )
     ctrl = tmp_path / "devices" / "pci0000:00/0000:00:1d.0/nvme/nvme0"
-    path = fake._register("nvme0c0n1", ctrl / "nvme0c0n1", "0:0", 7501476528, {"hidden": "1"},
-                          "disk")
+    path = fake._register(
+        "nvme0c0n1", ctrl / "nvme0c0n1", "0:0", 7501476528, {"hidden": "1"}, "disk"
+    )
     fake._link(path / "device", ctrl)
     (path / "dev").unlink()  # hidden disks have no device number for userspace
     head = tmp_path / "devices" / subsys / "nvme0n1"
-    fake._register("nvme0n1", head, "259:0", 7501476528, {"wwid": "eui.8ce38ee20b3ab5a3"},
-                   "disk")
+    fake._register("nvme0n1", head, "259:0", 7501476528, {"wwid": "eui.8ce38ee20b3ab5a3"}, "disk")
     fake._link(head / "device", tmp_path / "devices" / subsys)
     fake._link(head / "multipath" / "nvme0c0n1", path)
     topology = build_topology(str(tmp_path), "")
     ns = topology.get("nvme0n1")
     assert ns is not None
-    assert (ns.parents, ns.model, ns.serial) == (["nvme0c0n1"], "KIOXIA KCD6XLUL3T84",
-                                                 "X1A0A0AAAAAA")
+    assert (ns.parents, ns.model, ns.serial) == (
+        ["nvme0c0n1"],
+        "KIOXIA KCD6XLUL3T84",
+        "X1A0A0AAAAAA",
+    )
     hidden = topology.get("nvme0c0n1")
     assert hidden is not None and hidden.maj_min is None
 
 
 def test_btrfs_and_mapper_sources_map_anonymous_devices(tmp_path: Path) -> None:
     scsi_lvm_server(tmp_path)
-    mounts = ("60 1 0:45 /@ / rw - btrfs /dev/sda1 rw,subvol=/@\n"
-              "61 60 0:45 /@home /home rw - btrfs /dev/sda1 rw,subvol=/@home\n"
-              "62 1 0:46 / /srv rw - btrfs /dev/mapper/vg0-root rw\n"
-              "63 1 0:47 / /odd rw - tmpfs /dev/sda2 rw\n"  # a tmpfs is never on sda2
-              "64 1 0:48 / /fuse rw - fuse.sshfs /dev/sda2 rw\n")
+    mounts = (
+        "60 1 0:45 /@ / rw - btrfs /dev/sda1 rw,subvol=/@\n"
+        "61 60 0:45 /@home /home rw - btrfs /dev/sda1 rw,subvol=/@home\n"
+        "62 1 0:46 / /srv rw - btrfs /dev/mapper/vg0-root rw\n"
+        "63 1 0:47 / /odd rw - tmpfs /dev/sda2 rw\n"  # a tmpfs is never on sda2
+        "64 1 0:48 / /fuse rw - fuse.sshfs /dev/sda2 rw\n"
+    )
     topology = build_topology(str(tmp_path), mounts)
     sda1, dm0, sda2 = topology.get("sda1"), topology.get("dm-0"), topology.get("sda2")
     assert sda1 is not None and dm0 is not None and sda2 is not None
@@ -326,22 +416,38 @@ def test_btrfs_and_mapper_sources_map_anonymous_devices(tmp_path: Path) -> None:
 
 def test_udev_fills_in_and_overrides(tmp_path: Path) -> None:
     scsi_lvm_server(tmp_path)
-    udev = UdevInfo({
-        "sda": {"ID_SERIAL": "36000c29f3a2b1c0d9e8f7a6b5c4d3e2f",
+    udev = UdevInfo(
+        {
+            "sda": {
+                "ID_SERIAL": "36000c29f3a2b1c0d9e8f7a6b5c4d3e2f",
                 "ID_SERIAL_SHORT": "6000c29f3a2b1c0d9e8f7a6b5c4d3e2f",
-                "ID_WWN": "0x6000c29f3a2b1c0d", "ID_WWN_WITH_EXTENSION": "0x6000c29f3a2b1c0d9e8f",
-                "ID_VENDOR": "VMware_", "ID_VENDOR_ENC": "VMware\\x20\\x20",
-                "ID_MODEL": "Virtual_disk", "ID_MODEL_ENC": "Virtual\\x20disk\\x20\\x20\\x20",
+                "ID_WWN": "0x6000c29f3a2b1c0d",
+                "ID_WWN_WITH_EXTENSION": "0x6000c29f3a2b1c0d9e8f",
+                "ID_VENDOR": "VMware_",
+                "ID_VENDOR_ENC": "VMware\\x20\\x20",
+                "ID_MODEL": "Virtual_disk",
+                "ID_MODEL_ENC": "Virtual\\x20disk\\x20\\x20\\x20",
                 "DEVLINKS": "/dev/disk/by-path/pci-0000:00:10.0-scsi-0:0:0:0 "
-                            "/dev/disk/by-id/scsi-36000c29f3a2b1c0d9e8f7a6b5c4d3e2f"},
-        "sda1": {"ID_FS_TYPE": "ext4", "ID_FS_USAGE": "filesystem", "ID_SERIAL": "copied",
-                 "DEVLINKS": "/dev/disk/by-uuid/0d5e8c2a-1f3b-4c1a-9d7e-2b6a5c4d3e2f"},
-        "sda2": {"ID_FS_TYPE": "LVM2_member", "ID_FS_USAGE": "raid"},
-        "dm-0": {"DM_NAME": "vg0-root", "DM_VG_NAME": "vg0", "DM_LV_NAME": "root",
-                 "ID_FS_TYPE": "ext4", "ID_FS_USAGE": "filesystem",
-                 "DEVLINKS": "/dev/vg0/root /dev/mapper/vg0-root /dev/disk/by-id/dm-name-vg0-root"},
-        "bad\nname": {"ID_SERIAL": "x"},
-    })
+                "/dev/disk/by-id/scsi-36000c29f3a2b1c0d9e8f7a6b5c4d3e2f",
+            },
+            "sda1": {
+                "ID_FS_TYPE": "ext4",
+                "ID_FS_USAGE": "filesystem",
+                "ID_SERIAL": "copied",
+                "DEVLINKS": "/dev/disk/by-uuid/0d5e8c2a-1f3b-4c1a-9d7e-2b6a5c4d3e2f",
+            },
+            "sda2": {"ID_FS_TYPE": "LVM2_member", "ID_FS_USAGE": "raid"},
+            "dm-0": {
+                "DM_NAME": "vg0-root",
+                "DM_VG_NAME": "vg0",
+                "DM_LV_NAME": "root",
+                "ID_FS_TYPE": "ext4",
+                "ID_FS_USAGE": "filesystem",
+                "DEVLINKS": "/dev/vg0/root /dev/mapper/vg0-root /dev/disk/by-id/dm-name-vg0-root",
+            },
+            "bad\nname": {"ID_SERIAL": "x"},
+        }
+    )
     mounts = "27 1 0:33 / / rw - btrfs /dev/vg0/root rw\n"  # only udev's links resolve this
     topology = build_topology(str(tmp_path), mounts, udev=udev)
     sda, sda1, sda2, dm0 = (topology.get(n) for n in ("sda", "sda1", "sda2", "dm-0"))
@@ -349,8 +455,10 @@ def test_udev_fills_in_and_overrides(tmp_path: Path) -> None:
     assert (sda.vendor, sda.model) == ("VMware", "Virtual disk")
     assert sda.serial == "6000c29f3a2b1c0d9e8f7a6b5c4d3e2f"
     assert sda.wwn == "0x6000c29f3a2b1c0d9e8f"
-    assert sda.links == ["/dev/disk/by-id/scsi-36000c29f3a2b1c0d9e8f7a6b5c4d3e2f",
-                         "/dev/disk/by-path/pci-0000:00:10.0-scsi-0:0:0:0"]
+    assert sda.links == [
+        "/dev/disk/by-id/scsi-36000c29f3a2b1c0d9e8f7a6b5c4d3e2f",
+        "/dev/disk/by-path/pci-0000:00:10.0-scsi-0:0:0:0",
+    ]
     assert (sda1.fstype, sda1.mountpoints, sda1.serial) == ("ext4", [], None)  # not mounted
     assert sda2.fstype is None  # an LVM PV carries no filesystem
     assert (dm0.fstype, dm0.mountpoints) == ("btrfs", ["/"])  # mountinfo beats udev
@@ -414,8 +522,15 @@ def test_render_tree(tmp_path: Path) -> None:
     mounts = SCSI_LVM_MOUNTS + "31 27 8:2 / /mnt/evil\\012line\\033[31m rw - ext4 /dev/sda2 rw\n"
     tree = render_tree(build_topology(str(tmp_path), mounts))
     lines = tree.splitlines()
-    assert lines[0].split() == ["NAME", "TYPE", "MAJ:MIN", "SIZE", "FSTYPE", "MOUNTPOINTS",
-                                "DETAILS"]
+    assert lines[0].split() == [
+        "NAME",
+        "TYPE",
+        "MAJ:MIN",
+        "SIZE",
+        "FSTYPE",
+        "MOUNTPOINTS",
+        "DETAILS",
+    ]
     names = [line.split()[0] for line in lines[1:]]
     assert names == ["sda", "├─sda1", "└─sda2", "└─dm-0"]  # sr0: empty drive, hidden
     assert "  └─dm-0" in tree
@@ -432,10 +547,15 @@ def test_render_tree(tmp_path: Path) -> None:
 def test_render_tree_survives_cycles_and_hides_empty_leaves() -> None:
     from rowatch.topology import BlockDevice
 
-    topology = Topology([
-        BlockDevice("a", parents=["b"], size_sectors=8), BlockDevice("b", parents=["a"]),
-        BlockDevice("sdx", size_sectors=8), BlockDevice("sdx1", type="part", parents=["sdx"]),
-        BlockDevice("sdx2", type="part", parents=["sdx"], size_sectors=0)])
+    topology = Topology(
+        [
+            BlockDevice("a", parents=["b"], size_sectors=8),
+            BlockDevice("b", parents=["a"]),
+            BlockDevice("sdx", size_sectors=8),
+            BlockDevice("sdx1", type="part", parents=["sdx"]),
+            BlockDevice("sdx2", type="part", parents=["sdx"], size_sectors=0),
+        ]
+    )
     names = [line.split()[0] for line in render_tree(topology).splitlines()[1:]]
     # Roots first; the cycle after them, cut where it comes round; sdx2 (empty) hidden.
     assert names == ["sdx", "└─sdx1", "a", "└─b", "└─a"]
@@ -443,7 +563,14 @@ def test_render_tree_survives_cycles_and_hides_empty_leaves() -> None:
 
 def test_human_size() -> None:
     assert [human_size(s) for s in (None, 0, 1, 2048, 32768, 3 * GIB, 3 * GIB + GIB // 2)] == [
-        "", "0B", "512B", "1M", "16M", "3G", "3.5G"]
+        "",
+        "0B",
+        "512B",
+        "1M",
+        "16M",
+        "3G",
+        "3.5G",
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -470,9 +597,12 @@ def write_mbr(image: Path, partitions: list[tuple[int, int]]) -> None:
     """An MBR partition table (type 0x83) with (start, sectors) entries; no sfdisk needed."""
     table = bytearray(512)
     for i, (start, sectors) in enumerate(partitions):
-        entry = bytes([0, 0, 0, 0, 0x83, 0, 0, 0]) + start.to_bytes(4, "little") + \
-            sectors.to_bytes(4, "little")
-        table[446 + 16 * i: 462 + 16 * i] = entry
+        entry = (
+            bytes([0, 0, 0, 0, 0x83, 0, 0, 0])
+            + start.to_bytes(4, "little")
+            + sectors.to_bytes(4, "little")
+        )
+        table[446 + 16 * i : 462 + 16 * i] = entry
     table[510:512] = b"\x55\xaa"
     with open(image, "r+b") as f:
         f.write(table)
@@ -600,8 +730,11 @@ def test_live_btrfs_maps_through_its_source(workdir: Path) -> None:
         f.truncate(128 << 20)  # btrfs-progs 6.2 minimum is 114294784 bytes
     _run("mkfs.btrfs", "-q", "-f", str(image))
     with attached_loop(image) as loop, mounted(f"/dev/{loop}", workdir / "ext4"):
-        line = next(line for line in Path("/proc/self/mountinfo").read_text().splitlines()
-                    if f" /dev/{loop} " in line)
+        line = next(
+            line
+            for line in Path("/proc/self/mountinfo").read_text().splitlines()
+            if f" /dev/{loop} " in line
+        )
         assert line.split()[2].startswith("0:")  # btrfs: an anonymous device number
         device = build_topology().get(loop)
         assert device is not None

@@ -31,38 +31,63 @@ from test_sysfs import attached_loop, mounted
 # UdevInfo
 # --------------------------------------------------------------------------------------------
 def test_udev_info_keeps_what_rowatch_uses() -> None:
-    info = UdevInfo({
-        "sdb": {"ID_SERIAL": "s", "ID_BUS": "scsi", "DEVLINKS": "/dev/disk/by-id/wwn-0x5 "
-                "/dev/disk/by-path/pci-0 ../not-a-dev-path /dev/disk/by-id/wwn-0x5"},
-        "../etc": {"ID_SERIAL": "x"},
-        "sd\nb": {"ID_SERIAL": "x"},
-    })
+    info = UdevInfo(
+        {
+            "sdb": {
+                "ID_SERIAL": "s",
+                "ID_BUS": "scsi",
+                "DEVLINKS": "/dev/disk/by-id/wwn-0x5 "
+                "/dev/disk/by-path/pci-0 ../not-a-dev-path /dev/disk/by-id/wwn-0x5",
+            },
+            "../etc": {"ID_SERIAL": "x"},
+            "sd\nb": {"ID_SERIAL": "x"},
+        }
+    )
     assert len(info) == 1 and "sdb" in info and "../etc" not in info
     assert dict(info.properties("sdb")) == {
-        "ID_SERIAL": "s", "DEVLINKS": "/dev/disk/by-id/wwn-0x5 /dev/disk/by-path/pci-0 "
-        "../not-a-dev-path /dev/disk/by-id/wwn-0x5"}
+        "ID_SERIAL": "s",
+        "DEVLINKS": "/dev/disk/by-id/wwn-0x5 /dev/disk/by-path/pci-0 "
+        "../not-a-dev-path /dev/disk/by-id/wwn-0x5",
+    }
     assert info.links("sdb") == ["/dev/disk/by-id/wwn-0x5", "/dev/disk/by-path/pci-0"]
-    assert info.link_targets() == {"/dev/disk/by-id/wwn-0x5": "sdb",
-                                   "/dev/disk/by-path/pci-0": "sdb"}
+    assert info.link_targets() == {
+        "/dev/disk/by-id/wwn-0x5": "sdb",
+        "/dev/disk/by-path/pci-0": "sdb",
+    }
     assert info.properties("nothing") == {} and info.links("nothing") == []
 
 
 def test_apply_overrides_sysfs_and_decodes() -> None:
-    info = UdevInfo({
-        "sda": {"ID_VENDOR_ENC": "HITACHI\\x20", "ID_VENDOR": "HITACHI_",
-                "ID_MODEL": "OPEN-V", "ID_SERIAL": "360060e80",
-                "ID_WWN": "0x60060e80", "ID_FS_TYPE": "linux_raid_member",
-                "ID_FS_USAGE": "raid"},
-        "sda1": {"ID_SERIAL_SHORT": "copied-from-disk", "ID_FS_TYPE": "xfs",
-                 "ID_FS_USAGE": "filesystem"},
-        "dm-3": {"DM_NAME": "data-lv", "ID_FS_TYPE": "crypto_LUKS", "ID_FS_USAGE": "crypto"},
-        "dm-4": {"DM_NAME": "bad/name\n"},
-        "vdb": {"ID_MODEL_ENC": "\\x1b[31mred\\x07", "ID_SERIAL_SHORT": "  "},
-    })
+    info = UdevInfo(
+        {
+            "sda": {
+                "ID_VENDOR_ENC": "HITACHI\\x20",
+                "ID_VENDOR": "HITACHI_",
+                "ID_MODEL": "OPEN-V",
+                "ID_SERIAL": "360060e80",
+                "ID_WWN": "0x60060e80",
+                "ID_FS_TYPE": "linux_raid_member",
+                "ID_FS_USAGE": "raid",
+            },
+            "sda1": {
+                "ID_SERIAL_SHORT": "copied-from-disk",
+                "ID_FS_TYPE": "xfs",
+                "ID_FS_USAGE": "filesystem",
+            },
+            "dm-3": {"DM_NAME": "data-lv", "ID_FS_TYPE": "crypto_LUKS", "ID_FS_USAGE": "crypto"},
+            "dm-4": {"DM_NAME": "bad/name\n"},
+            "vdb": {"ID_MODEL_ENC": "\\x1b[31mred\\x07", "ID_SERIAL_SHORT": "  "},
+        }
+    )
     sda = BlockDevice("sda", vendor="HITACHI", model="old", serial="sysfs", wwn="naa")
     info.apply(sda)
     assert (sda.vendor, sda.model, sda.serial, sda.wwn, sda.fstype) == (
-        "HITACHI", "OPEN-V", "360060e80", "0x60060e80", None)
+        "HITACHI",
+        "OPEN-V",
+        "360060e80",
+        "0x60060e80",
+        None,
+    )
     part = BlockDevice("sda1", type="part")
     info.apply(part)
     assert (part.serial, part.fstype) == (None, "xfs")
@@ -81,8 +106,9 @@ def test_apply_overrides_sysfs_and_decodes() -> None:
 
 
 class FakePyudevDevice:
-    def __init__(self, name: str, props: dict[str, str], links: list[str],
-                 initialized: bool) -> None:
+    def __init__(
+        self, name: str, props: dict[str, str], links: list[str], initialized: bool
+    ) -> None:
         self.sys_name = name
         self.properties = props
         self.device_links = iter(links)
@@ -112,18 +138,26 @@ class FakeContext:
 
 
 def test_from_context_reads_properties_and_links() -> None:
-    context = FakeContext([
-        FakePyudevDevice("sda", {"ID_SERIAL": "abc", "MAJOR": "8", "DEVNAME": "/dev/sda"},
-                         ["/dev/disk/by-id/scsi-abc"], True),
-        FakePyudevDevice("loop0", {"MAJOR": "7"}, [], False),
-        FakePyudevDevice("bad name", {"ID_SERIAL": "x"}, [], True),
-        VanishedDevice(),
-    ])
+    context = FakeContext(
+        [
+            FakePyudevDevice(
+                "sda",
+                {"ID_SERIAL": "abc", "MAJOR": "8", "DEVNAME": "/dev/sda"},
+                ["/dev/disk/by-id/scsi-abc"],
+                True,
+            ),
+            FakePyudevDevice("loop0", {"MAJOR": "7"}, [], False),
+            FakePyudevDevice("bad name", {"ID_SERIAL": "x"}, [], True),
+            VanishedDevice(),
+        ]
+    )
     info = UdevInfo.from_context(context)
     assert context.asked == {"subsystem": "block"}
     assert len(info) == 2 and info.initialized == 1
-    assert dict(info.properties("sda")) == {"ID_SERIAL": "abc",
-                                            "DEVLINKS": "/dev/disk/by-id/scsi-abc"}
+    assert dict(info.properties("sda")) == {
+        "ID_SERIAL": "abc",
+        "DEVLINKS": "/dev/disk/by-id/scsi-abc",
+    }
     assert info.links("sda") == ["/dev/disk/by-id/scsi-abc"]
 
 
@@ -153,8 +187,7 @@ def test_live_udev_database() -> None:
         # ID_* and no links, and no device counts as initialized.
         assert info.initialized == 0
         assert all(not info.links(name) for name in present)
-        assert all(not any(k.startswith("ID_") for k in info.properties(name))
-                   for name in present)
+        assert all(not any(k.startswith("ID_") for k in info.properties(name)) for name in present)
     topology = build_topology(udev=info)  # enrichment must not break the build
     assert {d.name for d in topology} >= present & set(os.listdir("/sys/class/block"))
 
@@ -185,10 +218,14 @@ class Event:
 def test_drain_reports_valid_names_and_overflow() -> None:
     seen: list[tuple[str, str]] = []
     watcher = UdevWatcher(lambda action, name: seen.append((action, name)), source="kernel")
-    watcher._monitor = FakeMonitor([
-        Event("add", "sdb"), Event("remove", "bad\nname"),
-        OSError(errno.ENOBUFS, "No buffer space available"), Event(None, "sdb1"),
-    ])
+    watcher._monitor = FakeMonitor(
+        [
+            Event("add", "sdb"),
+            Event("remove", "bad\nname"),
+            OSError(errno.ENOBUFS, "No buffer space available"),
+            Event(None, "sdb1"),
+        ]
+    )
     watcher._drain()
     assert seen == [("add", "sdb"), ("overflow", ""), ("change", "sdb1")]
     watcher._monitor = FakeMonitor([OSError(errno.EBADF, "Bad file descriptor")])

@@ -15,13 +15,36 @@ from rowatch.kinds import Kind
 
 # Host bytes and statuses that mean "the path to the storage was busy or went away for a
 # while" rather than "the disk is broken": a failover, a fabric or hypervisor hiccup.
-_PATH_TROUBLE = frozenset({"DID_BUS_BUSY", "DID_TIME_OUT", "DID_SOFT_ERROR", "DID_IMM_RETRY",
-                           "DID_REQUEUE", "DID_TRANSPORT_DISRUPTED", "DID_RESET", "BUSY",
-                           "TASK_SET_FULL", "DID_ABORT"})
-_LOST_DEVICE = frozenset({"DID_NO_CONNECT", "DID_BAD_TARGET", "DID_TRANSPORT_FAILFAST",
-                          "DID_TARGET_FAILURE", "DID_NEXUS_FAILURE"})
-_MEDIUM = ("medium error", "unrecovered read error", "unrecovered write error",
-           "critical medium error", "did_medium_error")
+_PATH_TROUBLE = frozenset(
+    {
+        "DID_BUS_BUSY",
+        "DID_TIME_OUT",
+        "DID_SOFT_ERROR",
+        "DID_IMM_RETRY",
+        "DID_REQUEUE",
+        "DID_TRANSPORT_DISRUPTED",
+        "DID_RESET",
+        "BUSY",
+        "TASK_SET_FULL",
+        "DID_ABORT",
+    }
+)
+_LOST_DEVICE = frozenset(
+    {
+        "DID_NO_CONNECT",
+        "DID_BAD_TARGET",
+        "DID_TRANSPORT_FAILFAST",
+        "DID_TARGET_FAILURE",
+        "DID_NEXUS_FAILURE",
+    }
+)
+_MEDIUM = (
+    "medium error",
+    "unrecovered read error",
+    "unrecovered write error",
+    "critical medium error",
+    "did_medium_error",
+)
 
 
 def _details(incident: Incident, key: str) -> set[str]:
@@ -48,9 +71,13 @@ def _medium_error(incident: Incident) -> bool:
 
 def _devices_are(prefix: str) -> Callable[[Incident], bool]:
     def test(incident: Incident) -> bool:
-        lower = [e.device for e in incident.events
-                 if e.device and e.kind in (Kind.IO_ERROR, Kind.BUFFER_IO_ERROR)]
+        lower = [
+            e.device
+            for e in incident.events
+            if e.device and e.kind in (Kind.IO_ERROR, Kind.BUFFER_IO_ERROR)
+        ]
         return bool(lower) and all(d.startswith(prefix) for d in lower)
+
     return test
 
 
@@ -135,8 +162,13 @@ RULES: tuple[CauseRule, ...] = (
     ),
     CauseRule(
         "io_error",
-        lambda i: i.has(Kind.IO_ERROR, Kind.BUFFER_IO_ERROR, Kind.JOURNAL_IO_ERROR,
-                        Kind.SCSI_ERROR, Kind.SCSI_SENSE),
+        lambda i: i.has(
+            Kind.IO_ERROR,
+            Kind.BUFFER_IO_ERROR,
+            Kind.JOURNAL_IO_ERROR,
+            Kind.SCSI_ERROR,
+            Kind.SCSI_SENSE,
+        ),
         "the block device under the filesystem returned I/O errors",
         "check the device and the path to it (dmesg, smartctl); then fsck and remount",
     ),
@@ -148,10 +180,15 @@ RULES: tuple[CauseRule, ...] = (
     ),
     CauseRule(
         "fs_error",
-        lambda i: i.has(Kind.FS_ERROR, Kind.JOURNAL_ABORT, Kind.READ_ONLY, Kind.SHUTDOWN,
-                        Kind.PANIC, Kind.FS_WARNING),
-        "a filesystem error with no I/O error logged under it: on-disk corruption or a "
-        "kernel bug",
+        lambda i: i.has(
+            Kind.FS_ERROR,
+            Kind.JOURNAL_ABORT,
+            Kind.READ_ONLY,
+            Kind.SHUTDOWN,
+            Kind.PANIC,
+            Kind.FS_WARNING,
+        ),
+        "a filesystem error with no I/O error logged under it: on-disk corruption or a kernel bug",
         "unmount and run the filesystem's checker (e2fsck -f, xfs_repair, btrfs check)",
     ),
 )

@@ -26,15 +26,30 @@ def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "Several files are read in order, as one log.",
     )
     replay.add_argument("files", nargs="+", metavar="FILE", help="log file, or - for stdin")
-    replay.add_argument("--format", choices=["auto", *(f.value for f in Format)],
-                        default="auto", help="input format (default: detected per file)")
-    replay.add_argument("--topology", metavar="FILE", type=Path,
-                        help="block stack snapshot written by 'rowatch topology --json' on "
-                        "the machine the log comes from")
-    replay.add_argument("--json", action="store_true",
-                        help="print one JSON object per incident per line (docs/replay-json.md)")
-    replay.add_argument("--year", type=int, metavar="YYYY",
-                        help="year of syslog lines that carry none (default: this year)")
+    replay.add_argument(
+        "--format",
+        choices=["auto", *(f.value for f in Format)],
+        default="auto",
+        help="input format (default: detected per file)",
+    )
+    replay.add_argument(
+        "--topology",
+        metavar="FILE",
+        type=Path,
+        help="block stack snapshot written by 'rowatch topology --json' on "
+        "the machine the log comes from",
+    )
+    replay.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object per incident per line (docs/replay-json.md)",
+    )
+    replay.add_argument(
+        "--year",
+        type=int,
+        metavar="YYYY",
+        help="year of syslog lines that carry none (default: this year)",
+    )
     replay.set_defaults(handler=_replay)
 
 
@@ -50,8 +65,7 @@ def _replay(args: argparse.Namespace) -> int:
         try:
             topology = Topology.loads(args.topology.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
-            print(f"rowatch replay: cannot read --topology {args.topology}: {exc}",
-                  file=sys.stderr)
+            print(f"rowatch replay: cannot read --topology {args.topology}: {exc}", file=sys.stderr)
             return EXIT_USAGE
         except TopologyError as exc:
             print(f"rowatch replay: --topology {args.topology}: {exc}", file=sys.stderr)

@@ -125,8 +125,14 @@ class EngineStats:
 class Engine:
     """Correlates kernel records into incidents per filesystem. Feed it; read what it says."""
 
-    def __init__(self, topology: Topology | None = None, config: EngineConfig | None = None,
-                 *, classifier: Classifier | None = None, scope: str = "") -> None:
+    def __init__(
+        self,
+        topology: Topology | None = None,
+        config: EngineConfig | None = None,
+        *,
+        classifier: Classifier | None = None,
+        scope: str = "",
+    ) -> None:
         self.topology = topology.copy() if topology is not None else Topology()
         self.config = config or EngineConfig()
         self.classifier = classifier or Classifier()
@@ -187,9 +193,16 @@ class Engine:
     def observe(self, observation: Observation) -> list[Output]:
         """Take evidence the reconciler found; it joins the incident like a log line."""
         self._index += 1
-        event = Event(observation.kind, observation.signature, observation.device,
-                      observation.message, observation.uptime, observation.wall,
-                      filesystem=observation.filesystem, index=self._index)
+        event = Event(
+            observation.kind,
+            observation.signature,
+            observation.device,
+            observation.message,
+            observation.uptime,
+            observation.wall,
+            filesystem=observation.filesystem,
+            index=self._index,
+        )
         now = event.clock if event.clock is not None else self._now
         self.topology.learn_filesystem(observation.device)
         self.stats.events += 1
@@ -202,7 +215,8 @@ class Engine:
         for incident in list(self._open.values()):
             # A read-only filesystem stays an incident until it is writable again (recovered).
             if incident.outcome is None and not self._within(
-                    incident.last_clock, now, self._quiet(incident)):
+                incident.last_clock, now, self._quiet(incident)
+            ):
                 outputs += self._close(incident)
         return outputs
 
@@ -330,11 +344,17 @@ class Engine:
         filesystem = signature.filesystem
         if filesystem is None and "fs" in groups:
             filesystem = groups["fs"].lower()
-        if (filesystem is None and signature.kind.layer is Layer.JOURNAL and "jdev" in groups
-                and not groups["jdev"].startswith("dm-") and "-" in groups["jdev"]):
+        if (
+            filesystem is None
+            and signature.kind.layer is Layer.JOURNAL
+            and "jdev" in groups
+            and not groups["jdev"].startswith("dm-")
+            and "-" in groups["jdev"]
+        ):
             details["journal"] = "jbd2"  # ext4's journal (ext3 too when ext4 mounts it)
-        event = Event.from_record(record, signature.kind, signature.name, device, details,
-                                  filesystem, self._index)
+        event = Event.from_record(
+            record, signature.kind, signature.name, device, details, filesystem, self._index
+        )
         pending = self._suppressed.pop(signature.kind, 0)
         if pending:
             event = _with(event, suppressed=pending)
@@ -356,10 +376,15 @@ class Engine:
         if event.kind.layer in _FS_LAYERS:
             # "Aborting journal on device dm-0." then "ext3_abort called." then the EXT3-fs
             # line: journal and filesystem messages name the same device.
-            candidates = [self._last_named.get(Layer.FILESYSTEM),
-                          self._last_named.get(Layer.JOURNAL)]
-            last = max((c for c in candidates if c is not None), default=None,
-                       key=lambda c: -1e18 if c[1] is None else c[1])
+            candidates = [
+                self._last_named.get(Layer.FILESYSTEM),
+                self._last_named.get(Layer.JOURNAL),
+            ]
+            last = max(
+                (c for c in candidates if c is not None),
+                default=None,
+                key=lambda c: -1e18 if c[1] is None else c[1],
+            )
         if last is None or not self._within(last[1], now, self.config.attach_window):
             return None
         return _with(event, device=last[0])
@@ -398,7 +423,8 @@ class Engine:
         if incident is None:
             incident = self._new_incident(anchor, event)
         fs_level = event.kind.layer in _FS_LAYERS or (
-            anchor is not None and self.topology.carries_filesystem(anchor))
+            anchor is not None and self.topology.carries_filesystem(anchor)
+        )
         became_fs = fs_level and incident.filesystem_device is None and anchor is not None
         if fs_level and anchor is not None:
             incident.filesystem_device = anchor
@@ -483,21 +509,28 @@ class Engine:
             related = other.anchor in below
             if not related and guess:
                 related = self._orphan(other) and self._within(
-                    other.last_clock, now, self.config.correlation_window)
+                    other.last_clock, now, self.config.correlation_window
+                )
             if related:
                 outputs += self._claim(incident, other)
         return outputs
 
-    def _join_filesystems(self, device_incident: Incident, shared: list[str],
-                          now: float | None) -> list[Output]:
+    def _join_filesystems(
+        self, device_incident: Incident, shared: list[str], now: float | None
+    ) -> list[Output]:
         """A device incident: join the filesystem incidents it may explain."""
         outputs: list[Output] = []
         targets = [self._open[fs] for fs in shared if fs in self._open]
         if not targets and self._orphan(device_incident):
-            targets = [i for i in self._open.values()
-                       if i.filesystem_device is not None and not i.closed
-                       and i.anchor is not None and not self.topology.stack_known(i.anchor)
-                       and self._within(i.last_clock, now, self.config.correlation_window)]
+            targets = [
+                i
+                for i in self._open.values()
+                if i.filesystem_device is not None
+                and not i.closed
+                and i.anchor is not None
+                and not self.topology.stack_known(i.anchor)
+                and self._within(i.last_clock, now, self.config.correlation_window)
+            ]
         for target in targets:
             if target.id not in device_incident.claimed_by:
                 outputs += self._claim(target, device_incident)
@@ -549,8 +582,9 @@ class Engine:
             return self.config.correlation_window
         return self.config.quiet_period
 
-    def _change(self, transition: Transition, incident: Incident,
-                merged_into: str | None = None) -> IncidentChange:
+    def _change(
+        self, transition: Transition, incident: Incident, merged_into: str | None = None
+    ) -> IncidentChange:
         snapshot = self.snapshot(incident)
         if merged_into:
             snapshot["merged_into"] = merged_into

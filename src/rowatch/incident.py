@@ -41,11 +41,29 @@ class Event:
     index: int = 0  # position in the engine's input: evidence merged from two incidents
 
     @classmethod
-    def from_record(cls, record: KernelRecord, kind: Kind, signature: str,
-                    device: str | None, details: Mapping[str, str],
-                    filesystem: str | None, index: int) -> Event:
-        return cls(kind, signature, device, record.message, record.uptime, record.wall,
-                   record.seq, details, 0, filesystem, index)
+    def from_record(
+        cls,
+        record: KernelRecord,
+        kind: Kind,
+        signature: str,
+        device: str | None,
+        details: Mapping[str, str],
+        filesystem: str | None,
+        index: int,
+    ) -> Event:
+        return cls(
+            kind,
+            signature,
+            device,
+            record.message,
+            record.uptime,
+            record.wall,
+            record.seq,
+            details,
+            0,
+            filesystem,
+            index,
+        )
 
     @property
     def clock(self) -> float | None:
@@ -160,8 +178,9 @@ class Incident:
         if clock is not None:
             self.last_clock = clock
         outcome = event.kind.outcome
-        if outcome and (self.outcome is None
-                        or OUTCOME_ORDER.index(outcome) > OUTCOME_ORDER.index(self.outcome)):
+        if outcome and (
+            self.outcome is None or OUTCOME_ORDER.index(outcome) > OUTCOME_ORDER.index(self.outcome)
+        ):
             self.outcome = outcome
 
     def merge(self, other: Incident) -> None:

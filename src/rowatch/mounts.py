@@ -86,7 +86,7 @@ def parse_line(line: str) -> MountEntry | None:
     if not (_ID.fullmatch(mount_id) and _ID.fullmatch(parent_id)):
         return None
     normal = names.major_minor(majmin) if majmin.isascii() else None
-    fstype, source, super_options = fields[sep + 1:]
+    fstype, source, super_options = fields[sep + 1 :]
     if normal is None or not fstype or not root or not mountpoint or not options:
         return None
     return MountEntry(

@@ -34,8 +34,9 @@ def _file_date(path: str) -> datetime.datetime:
         return datetime.datetime.now()
 
 
-def _records(path: str, fmt: Format | None, year: int | None, prefilter: Searcher,
-             stats: ParseStats) -> tuple[Format, Iterator[KernelRecord]]:
+def _records(
+    path: str, fmt: Format | None, year: int | None, prefilter: Searcher, stats: ParseStats
+) -> tuple[Format, Iterator[KernelRecord]]:
     stream = open_input(path)
     sample, stream = peek_sample(stream)
     chosen = fmt or detect_format(sample)
@@ -44,20 +45,34 @@ def _records(path: str, fmt: Format | None, year: int | None, prefilter: Searche
     # that wrote them; the best guess here is this machine's zone.
     local = datetime.datetime.now().astimezone().tzinfo
     return chosen, iter_records(
-        stream, chosen, reference_year=year or written.year,
-        reference_month=None if year else written.month, tz=local, prefilter=prefilter,
-        stats=stats)
+        stream,
+        chosen,
+        reference_year=year or written.year,
+        reference_month=None if year else written.month,
+        tz=local,
+        prefilter=prefilter,
+        stats=stats,
+    )
 
 
-def replay(paths: Iterable[str], *, fmt: Format | None = None, topology: Topology | None = None,
-           year: int | None = None, config: EngineConfig | None = None) -> ReplayResult:
+def replay(
+    paths: Iterable[str],
+    *,
+    fmt: Format | None = None,
+    topology: Topology | None = None,
+    year: int | None = None,
+    config: EngineConfig | None = None,
+) -> ReplayResult:
     """Feed every record of ``paths`` (in order, as one log) to one engine.
 
     Only lines the classifier's prefilter matches are parsed at all: the scan runs over
     large buffers (with RE2 when installed), so a million irrelevant lines cost little.
     """
     engine = Engine(topology, config)
-    prefilter = fast_searcher(engine.classifier.prefilter_bytes)
+    classifier = engine.classifier
+    prefilter: Searcher = fast_searcher(classifier.prefilter_bytes)
+    if prefilter is classifier.prefilter_bytes:  # no RE2: separate scans are faster in re
+        prefilter = classifier.prefilter_scanner
     parse_stats = ParseStats()
     formats: dict[str, str] = {}
     for path in paths:

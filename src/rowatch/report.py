@@ -61,8 +61,10 @@ def render_incident(incident: Mapping[str, Any]) -> str:
         if omitted and i == EVIDENCE_HEAD:
             lines.append(f"    ... {omitted} more lines ...")
         extra = f" (+{event['suppressed']} suppressed)" if event.get("suppressed") else ""
-        lines.append(f"    {_stamp(event)} {event['kind']:<16} {event.get('device') or '-':<10} "
-                     f"{event['message']}{extra}")
+        lines.append(
+            f"    {_stamp(event)} {event['kind']:<16} {event.get('device') or '-':<10} "
+            f"{event['message']}{extra}"
+        )
     return "\n".join(lines)
 
 
@@ -70,11 +72,16 @@ def render_summary(incidents: Iterable[Mapping[str, Any]], stats: Mapping[str, i
     """One closing line: what was read and what was found."""
     incidents = list(incidents)
     outcomes = sum(1 for i in incidents if i.get("outcome"))
-    read = (f"{stats['lines']} lines read" if "lines" in stats
-            else f"{stats.get('records', 0)} records read")
-    text = (f"{read}, {stats.get('events', 0)} storage events, "
-            f"{len(incidents)} incidents ({outcomes} read-only/shutdown/panic, "
-            f"{len(incidents) - outcomes} warnings)")
+    read = (
+        f"{stats['lines']} lines read"
+        if "lines" in stats
+        else f"{stats.get('records', 0)} records read"
+    )
+    text = (
+        f"{read}, {stats.get('events', 0)} storage events, "
+        f"{len(incidents)} incidents ({outcomes} read-only/shutdown/panic, "
+        f"{len(incidents) - outcomes} warnings)"
+    )
     if stats.get("rejected"):
         text += f"; {stats['rejected']} rejected: not written by the kernel"
     if stats.get("invalid_devices"):

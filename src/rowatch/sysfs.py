@@ -45,12 +45,28 @@ _DM_NAME_LEN = 128  # include/uapi/linux/dm-ioctl.h DM_NAME_LEN
 #: SCSI peripheral device types (SPC) lsblk calls "rom": 5 = CD/DVD.
 _SCSI_ROM_TYPES = {"5"}
 #: Filesystems that never sit on a block device, whatever their source field says.
-_NO_BLOCK_DEVICE = {"tmpfs", "devtmpfs", "ramfs", "overlay", "proc", "sysfs", "devpts",
-                    "cgroup", "cgroup2", "nfs", "nfs4", "cifs", "smb3", "9p", "virtiofs"}
+_NO_BLOCK_DEVICE = {
+    "tmpfs",
+    "devtmpfs",
+    "ramfs",
+    "overlay",
+    "proc",
+    "sysfs",
+    "devpts",
+    "cgroup",
+    "cgroup2",
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "9p",
+    "virtiofs",
+}
 
 
-def build_topology(sysfs: str = "/sys", mountinfo: str | None = None, *,
-                   udev: UdevInfo | None = None) -> Topology:
+def build_topology(
+    sysfs: str = "/sys", mountinfo: str | None = None, *, udev: UdevInfo | None = None
+) -> Topology:
     """Every block device in ``<sysfs>/class/block``, how they stack, and what is mounted.
 
     ``mountinfo`` is mountinfo text (None: read /proc/self/mountinfo). ``udev`` (from
@@ -104,9 +120,11 @@ def _read_device(block: str, name: str, present: set[str]) -> BlockDevice | None
     # (hidden) per-path disks in multipath/.
     for directory in ("slaves", "multipath"):
         if directory in entries:
-            parents += [p for p in _listdir(os.path.join(path, directory))
-                        if names.valid_name(p) and p in present and p != name
-                        and p not in parents]
+            parents += [
+                p
+                for p in _listdir(os.path.join(path, directory))
+                if names.valid_name(p) and p in present and p != name and p not in parents
+            ]
     device.parents = parents
     if "device" in entries:
         _read_hardware(path, device)
@@ -170,12 +188,13 @@ def _vpd_serial(path: str) -> str | None:
     if len(page) < 4 or page[1] != 0x80:
         return None
     length = int.from_bytes(page[2:4], "big")
-    return _clean(page[4:4 + length].decode("ascii", "replace"))
+    return _clean(page[4 : 4 + length].decode("ascii", "replace"))
 
 
 # ---------------------------------------------------------------------------- mounts
-def _attach_mounts(found: dict[str, BlockDevice], entries: list[MountEntry],
-                   link_targets: dict[str, str]) -> None:
+def _attach_mounts(
+    found: dict[str, BlockDevice], entries: list[MountEntry], link_targets: dict[str, str]
+) -> None:
     """fstype and mount points from the mount table; mountinfo's fstype beats udev's."""
     by_majmin = {d.maj_min: d.name for d in found.values() if d.maj_min}
     by_dm_name = {d.dm_name: d.name for d in found.values() if d.dm_name}
@@ -197,8 +216,12 @@ def _attach_mounts(found: dict[str, BlockDevice], entries: list[MountEntry],
             device.mountpoints.append(entry.mountpoint)
 
 
-def _source_device(entry: MountEntry, found: dict[str, BlockDevice],
-                   by_dm_name: dict[str, str], link_targets: dict[str, str]) -> str | None:
+def _source_device(
+    entry: MountEntry,
+    found: dict[str, BlockDevice],
+    by_dm_name: dict[str, str],
+    link_targets: dict[str, str],
+) -> str | None:
     source = entry.source
     if not source.startswith("/dev/") or entry.fstype in _NO_BLOCK_DEVICE:
         return None

@@ -61,8 +61,18 @@ class BlockDevice:
 
 
 _INT_FIELDS = ("start_sector", "size_sectors")
-_STR_FIELDS = ("type", "maj_min", "scsi_address", "dm_name", "fstype", "vendor", "model",
-               "serial", "wwn", "backing_file")
+_STR_FIELDS = (
+    "type",
+    "maj_min",
+    "scsi_address",
+    "dm_name",
+    "fstype",
+    "vendor",
+    "model",
+    "serial",
+    "wwn",
+    "backing_file",
+)
 _LIST_FIELDS = ("parents", "mountpoints", "links")
 
 
@@ -103,8 +113,13 @@ def _device_from_json(index: int, raw: object) -> BlockDevice:
 class Topology:
     """Block devices and how they stack, with look-ups by every name the kernel log uses."""
 
-    def __init__(self, block_devices: Iterable[BlockDevice] = (), *, host: str | None = None,
-                 kernel: str | None = None) -> None:
+    def __init__(
+        self,
+        block_devices: Iterable[BlockDevice] = (),
+        *,
+        host: str | None = None,
+        kernel: str | None = None,
+    ) -> None:
         self.host = host
         self.kernel = kernel
         self._devices: dict[str, BlockDevice] = {}
@@ -243,7 +258,8 @@ class Topology:
     def carries_filesystem(self, name: str) -> bool:
         device = self._devices.get(name)
         return bool(device and (device.fstype or device.mountpoints)) or (
-            name in self._filesystem_seen)
+            name in self._filesystem_seen
+        )
 
     def stack_known(self, name: str) -> bool:
         """True if the snapshot (not only the log) says what ``name`` sits on."""
@@ -268,7 +284,8 @@ class Topology:
         if version != TOPOLOGY_VERSION:
             raise TopologyError(
                 f"topology: version {version!r} is not supported (this rowatch reads "
-                f"version {TOPOLOGY_VERSION})")
+                f"version {TOPOLOGY_VERSION})"
+            )
         raw_devices = data.get("devices")
         if not isinstance(raw_devices, list):
             raise TopologyError("topology.devices: expected a list")

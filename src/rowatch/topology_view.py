@@ -20,8 +20,7 @@ _DIGITS = re.compile(r"(\d+)")
 
 def _natural(name: str) -> list[tuple[int, int | str]]:
     """sda < sdb < sdaa, loop2 < loop10."""
-    return [(0, int(part)) if part.isdigit() else (1, part)
-            for part in _DIGITS.split(name) if part]
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in _DIGITS.split(name) if part]
 
 
 def _safe(text: str) -> str:
@@ -88,8 +87,7 @@ def _row(device: BlockDevice, prefix: str) -> tuple[str, ...]:
 
 def _empty(topology: Topology, device: BlockDevice) -> bool:
     """A device with no medium (an unattached loop, an empty card reader), as lsblk hides."""
-    return (device.size_sectors == 0 and not device.mountpoints
-            and not topology.holders(device.name))
+    return device.size_sectors == 0 and not device.mountpoints and not topology.holders(device.name)
 
 
 def render_tree(topology: Topology, *, all_devices: bool = False) -> str:

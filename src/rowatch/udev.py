@@ -32,10 +32,21 @@ from rowatch.topology import BlockDevice
 UDEV_CONTROL = "/run/udev/control"
 #: The properties rowatch reads (the rest of udev's database is not kept).
 KEPT_PROPERTIES = (
-    "ID_SERIAL", "ID_SERIAL_SHORT", "ID_WWN", "ID_WWN_WITH_EXTENSION",
-    "ID_VENDOR", "ID_VENDOR_ENC", "ID_MODEL", "ID_MODEL_ENC",
-    "DM_NAME", "DM_UUID", "DM_VG_NAME", "DM_LV_NAME",
-    "ID_FS_TYPE", "ID_FS_USAGE", "DEVLINKS",
+    "ID_SERIAL",
+    "ID_SERIAL_SHORT",
+    "ID_WWN",
+    "ID_WWN_WITH_EXTENSION",
+    "ID_VENDOR",
+    "ID_VENDOR_ENC",
+    "ID_MODEL",
+    "ID_MODEL_ENC",
+    "DM_NAME",
+    "DM_UUID",
+    "DM_VG_NAME",
+    "DM_LV_NAME",
+    "ID_FS_TYPE",
+    "ID_FS_USAGE",
+    "DEVLINKS",
 )
 _ENC = re.compile(r"\\x([0-9a-fA-F]{2})")
 #: Events handled per wake-up; the rest wait for the next loop iteration (the fd stays
@@ -61,11 +72,17 @@ class UdevInfo:
     """udev's properties of block devices, by kernel name (plain data; build it from a dict in
     tests, or from the live database with :meth:`from_context` / :func:`read_udev_info`)."""
 
-    def __init__(self, devices: Mapping[str, Mapping[str, str]] | None = None, *,
-                 initialized: int | None = None) -> None:
+    def __init__(
+        self,
+        devices: Mapping[str, Mapping[str, str]] | None = None,
+        *,
+        initialized: int | None = None,
+    ) -> None:
         self._devices: dict[str, dict[str, str]] = {
             name: {k: v for k, v in props.items() if k in KEPT_PROPERTIES and isinstance(v, str)}
-            for name, props in (devices or {}).items() if names.valid_name(name)}
+            for name, props in (devices or {}).items()
+            if names.valid_name(name)
+        }
         #: How many devices udevd has processed. 0 means udevd is not running (a container,
         #: an initramfs): libudev then only has the kernel's uevent variables, no ID_*.
         self.initialized = len(self._devices) if initialized is None else initialized
@@ -81,8 +98,11 @@ class UdevInfo:
                 if not isinstance(name, str) or not names.valid_name(name):
                     continue
                 properties = device.properties
-                props = {key: value for key in KEPT_PROPERTIES
-                         if isinstance(value := properties.get(key), str)}
+                props = {
+                    key: value
+                    for key in KEPT_PROPERTIES
+                    if isinstance(value := properties.get(key), str)
+                }
                 links = [link for link in device.device_links if isinstance(link, str)]
                 ready = bool(device.is_initialized)
             except (LookupError, ValueError, OSError):
@@ -121,14 +141,20 @@ class UdevInfo:
         if device.type != "part":
             # udev copies a disk's ID_* onto its partitions; the snapshot keeps identity on
             # the disk only, as a sysfs-only snapshot does.
-            device.serial = _clean(props.get("ID_SERIAL_SHORT") or props.get("ID_SERIAL")
-                                   ) or device.serial
-            device.wwn = _clean(props.get("ID_WWN_WITH_EXTENSION") or props.get("ID_WWN")
-                                ) or device.wwn
-            device.vendor = _clean(_decode_enc(props.get("ID_VENDOR_ENC"))
-                                   or props.get("ID_VENDOR")) or device.vendor
-            device.model = _clean(_decode_enc(props.get("ID_MODEL_ENC"))
-                                  or props.get("ID_MODEL")) or device.model
+            device.serial = (
+                _clean(props.get("ID_SERIAL_SHORT") or props.get("ID_SERIAL")) or device.serial
+            )
+            device.wwn = (
+                _clean(props.get("ID_WWN_WITH_EXTENSION") or props.get("ID_WWN")) or device.wwn
+            )
+            device.vendor = (
+                _clean(_decode_enc(props.get("ID_VENDOR_ENC")) or props.get("ID_VENDOR"))
+                or device.vendor
+            )
+            device.model = (
+                _clean(_decode_enc(props.get("ID_MODEL_ENC")) or props.get("ID_MODEL"))
+                or device.model
+            )
         dm_name = props.get("DM_NAME")
         if dm_name and dm_name.isprintable() and "/" not in dm_name:
             device.dm_name = dm_name
@@ -169,8 +195,13 @@ class UdevWatcher:
     cannot be opened, RuntimeError without a running loop (unless ``loop`` is given).
     """
 
-    def __init__(self, on_change: Callable[[str, str], object], *, source: str = "auto",
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(
+        self,
+        on_change: Callable[[str, str], object],
+        *,
+        source: str = "auto",
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         if source not in ("auto", "udev", "kernel"):
             raise ValueError(f"source must be auto, udev or kernel, not {source!r}")
         self._on_change = on_change
@@ -234,8 +265,13 @@ class MountWatcher:
     namespace. The kernel log and the periodic reconcile catch those.
     """
 
-    def __init__(self, on_change: Callable[[], object], *, path: str = MOUNTINFO_PATH,
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(
+        self,
+        on_change: Callable[[], object],
+        *,
+        path: str = MOUNTINFO_PATH,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         self._on_change = on_change
         self._path = path
         self._loop = loop
@@ -277,4 +313,3 @@ class MountWatcher:
         if self._file is not None:
             os.close(self._file)
             self._file = None
-
