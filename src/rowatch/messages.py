@@ -1,0 +1,158 @@
+"""The daemon's log events: name, journald MESSAGE_ID, and what each one means.
+
+Every event the daemon logs has a snake_case name (the structlog event). Those listed here
+also carry a fixed ``MESSAGE_ID`` in the journal, so operators can follow one kind of event
+across versions and hosts (``journalctl MESSAGE_ID=10fb8532fbd14099af6099eb0faab3db``) and a
+journald message catalog can explain it. The ids were generated once, at random; never change
+or reuse one. A new event gets a new id (``python3 -c 'import uuid; print(uuid.uuid4().hex)'``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from rowatch.incident import Transition
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One event kind: its journal id, a title, a one-line description, a MESSAGE template.
+
+    ``template`` names event fields in braces; it is used for the journal's MESSAGE when every
+    field it names is present, otherwise ``title`` is.
+    """
+
+    id: str
+    title: str
+    description: str
+    template: str | None = None
+
+
+_TABLE: dict[str, Message] = {
+    "daemon_started": Message(
+        "94f4552b7aba4f6e83ea77e7df6e89ba",
+        "rowatch started",
+        "The daemon started and follows the kernel log.",
+        "rowatch started, reading {source}",
+    ),
+    "daemon_stopping": Message(
+        "94b45679df784b99a28e69fefe05f11d",
+        "rowatch stopping",
+        "The daemon was asked to stop; it sends pending alerts, then exits.",
+    ),
+    "config_reloaded": Message(
+        "c40480ed84e442c6a2b765b5a8e52472",
+        "Configuration reloaded",
+        "The configuration file was read again and is now in force.",
+    ),
+    "config_reload_refused": Message(
+        "324fa74777f742fd922fdfdd95189756",
+        "Configuration reload refused",
+        "The configuration file has errors; the previous configuration stays in force.",
+    ),
+    "source_error": Message(
+        "1606782663af485f9367e9d026af45c0",
+        "Kernel log source failed",
+        "Reading the kernel log failed; rowatch retries, and sees nothing meanwhile.",
+    ),
+    "kmsg_records_lost": Message(
+        "c68d9377ccea4507837133005fa998fc",
+        "Kernel log records lost",
+        "The kernel overwrote log records before rowatch read them: evidence may be missing.",
+    ),
+    "untrusted_record_rejected": Message(
+        "18719543b8a74609b70e17ba2fd2523b",
+        "Untrusted record rejected",
+        "A message that reads like a storage failure was not written by the kernel; ignored.",
+    ),
+    "incident_opened": Message(
+        "ce000ea3386f4a3c8c21d80c2ac9d740",
+        "Storage errors: incident opened",
+        "The kernel reported errors under a filesystem or device; it may go read-only next.",
+        "Storage errors under {mountpoint} ({filesystem_device})",
+    ),
+    "incident_read_only": Message(
+        "10fb8532fbd14099af6099eb0faab3db",
+        "Filesystem went read-only",
+        "A filesystem went read-only, shut down or the kernel panicked: the incident outcome.",
+        "Filesystem {mountpoint} ({filesystem_device}, {filesystem}) is now {outcome}",
+    ),
+    "incident_merged": Message(
+        "b224bebf89ce4a5daf81190fd524b65d",
+        "Incident merged",
+        "A device incident was folded into the incident of the filesystem above it.",
+    ),
+    "incident_recovered": Message(
+        "be15d692bbdf47aaa9da420a19d32d71",
+        "Filesystem writable again",
+        "A filesystem that had gone read-only is writable again (remounted or replaced).",
+        "Filesystem {mountpoint} ({filesystem_device}) is writable again",
+    ),
+    "incident_closed": Message(
+        "58e4d6e1a7964b38967b9069c7d74c80",
+        "Incident closed",
+        "An incident saw no new evidence for the quiet period, or its input ended.",
+    ),
+    "reconciler_finding": Message(
+        "14a7b17980d24ddab9fd7009d886659f",
+        "Filesystem state check found a problem",
+        "The mount table, sysfs or fanotify shows a filesystem problem, logged or not.",
+    ),
+    "reconciler_error": Message(
+        "8ece41b4ef94417a8621ccc2e86cc9b5",
+        "Filesystem state check failed",
+        "Reading the mount table or sysfs failed; the check runs again at the next interval.",
+    ),
+    "topology_error": Message(
+        "9667500f5a6b438e94c63405f9315fba",
+        "Block device stack unreadable",
+        "sysfs could not be read; incidents name devices, but not what sits on what.",
+    ),
+    "watcher_unavailable": Message(
+        "83dbbf0fc9eb4065953c074ffff5a21f",
+        "Change watcher unavailable",
+        "udev or mount-table changes cannot be followed; the periodic check still runs.",
+    ),
+    "alert_skipped": Message(
+        "b8708f2e1535413b9c9464f331dbc69d",
+        "Alert not repeated",
+        "This alert was already sent this boot, before rowatch restarted.",
+    ),
+    "alert_sent": Message(
+        "01be73383adb42bab04fe3d7b61c476e",
+        "Alert sent",
+        "An alert about an incident was delivered.",
+    ),
+    "alert_failed": Message(
+        "9ececb5ebfc045cba405a6282c4cadaa",
+        "Alert failed",
+        "An alert about an incident could not be delivered; rowatch retries.",
+    ),
+    "state_fallback": Message(
+        "8c2c8c900875439fadc6462f100abdfe",
+        "State kept elsewhere",
+        "The state directory refused writes; state moved to the runtime directory or memory.",
+    ),
+}
+
+#: Event name -> :class:`Message`.
+MESSAGES: Mapping[str, Message] = MappingProxyType(_TABLE)
+
+#: The event the daemon logs for each incident transition.
+TRANSITION_EVENTS: Mapping[Transition, str] = MappingProxyType(
+    {
+        Transition.OPENED: "incident_opened",
+        Transition.OUTCOME: "incident_read_only",
+        Transition.MERGED: "incident_merged",
+        Transition.RECOVERED: "incident_recovered",
+        Transition.CLOSED: "incident_closed",
+    }
+)
+
+
+def message_id(event: str) -> str | None:
+    """The MESSAGE_ID of an event name, or None for events without one."""
+    message = MESSAGES.get(event)
+    return message.id if message is not None else None
