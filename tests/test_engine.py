@@ -445,3 +445,30 @@ def test_an_observation_reports_read_only_even_with_the_log_lines_lost() -> None
         KernelRecord("EXT4-fs (loop3): Remounting filesystem read-only", uptime=50.1)
     )
     assert not changes(later, Transition.OUTCOME)
+
+
+def test_ext4_driver_serving_ext3_reports_ext3() -> None:
+    _, incidents, _ = run("""
+        EXT4-fs (sdb1): mounting ext3 file system using the ext4 subsystem
+        EXT4-fs error (device sdb1): ext4_journal_check_start:83: comm cp: Detected aborted journal
+        EXT4-fs (sdb1): Remounting filesystem read-only
+    """)
+    assert incidents[0]["filesystem"] == "ext3"
+
+
+def test_old_jbd2_colon_journal_names_map_to_the_device() -> None:
+    _, incidents, _ = run("""
+        Aborting journal on device dm-3:8.
+        EXT4-fs (dm-3): Remounting filesystem read-only
+    """)
+    (incident,) = incidents
+    assert incident["devices"] == ["dm-3"]
+
+
+def test_ext4_message_rate_limit_counts_against_filesystem_warnings() -> None:
+    _, incidents, _ = run("""
+        EXT4-fs error (device sdd1): ext4_find_entry:1455: inode #2: comm ls: reading directory lblock 0
+        EXT4-fs: 10 callbacks suppressed
+        EXT4-fs (sdd1): warning: mounting fs with errors, running e2fsck is recommended
+    """)  # noqa: E501
+    assert incidents[0]["counts"]["fs_warning"] == 11

@@ -110,6 +110,7 @@ EXPECTED_GROUPS: dict[str, dict[str, str]] = {
     "mptscsih_task_abort": {},
     "scsi_task_abort": {"scsi": "0:0:0:0", "dev": "sda"},
     "storvsc_error": {},
+    "ext4_driver_for_ext23": {"dev": "loop0", "fs": "ext2"},
     "scsi_attached": {"scsi": "0:0:2:0", "dev": "sdb"},
     "nvme_timeout": {"nvme": "nvme1"},
     "nvme_cmd_error": {"dev": "nvme0n1"},

@@ -150,7 +150,7 @@ RULES: tuple[CauseRule, ...] = (
     ),
     CauseRule(
         "virtual_disk",
-        lambda i: i.has(Kind.VIRTIO_ERROR) or _devices_are("vd")(i) or _devices_are("xvd")(i),
+        lambda i: _devices_are("vd")(i) or _devices_are("xvd")(i),
         "the hypervisor's virtual disk returned I/O errors",
         "check the host's storage under this VM's disk image",
     ),

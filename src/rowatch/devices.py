@@ -16,13 +16,13 @@ _SCSI_ADDRESS = re.compile(r"(\d{1,5})[: ](\d{1,5})[: ](\d{1,5})[: ](\d{1,20})")
 _MAJMIN = re.compile(r"(\d{1,4}):(\d{1,7})")
 # jbd2 names a journal "<device>-<journal inode>"; jbd (ext3) and external journals use the
 # bare device name, and a dm device name itself ends in "-<number>".
-_JBD2_NAME = re.compile(r"(.+)-(\d+)")
+_JBD2_NAME = re.compile(r"(.+)[-:](\d+)")  # "sda1-8"; 2.6.2x printed "dm-3:8"
 _DM_NAME = re.compile(r"dm-\d+")
 # Partitions whose disk name ends in a digit carry a 'p': nvme0n1p2, mmcblk0p1, loop0p1, md0p1.
 _PARTITION_P = re.compile(r"((?:nvme\d+n\d+|mmcblk\d+|loop\d+|md\d+|nbd\d+|rbd\d+|zram\d+))p\d+")
 # Classic disks with a letter suffix: sda1, vdb2, xvda1, hda3.
 _PARTITION_LETTER = re.compile(r"((?:sd|vd|xvd|hd)[a-z]+)\d+")
-_NVME_NAMESPACE = re.compile(r"(nvme\d+)n\d+")
+_NVME_NAMESPACE = re.compile(r"(nvme\d+)(?:c\d+)?n\d+")  # nvme0n1; multipath path nvme0c1n1
 
 
 def valid_name(name: str) -> bool:

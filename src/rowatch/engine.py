@@ -43,18 +43,19 @@ PROGRAMS = frozenset({"kernel", "multipathd"})
 #: Rate-limited functions ("<func>: N callbacks suppressed") and the kind of the messages
 #: they drop (lib/ratelimit.c prints the name its caller passed).
 SUPPRESSED_FUNCTIONS: Mapping[str, Kind] = {
-    "end_request": Kind.IO_ERROR,
-    "blk_update_request": Kind.IO_ERROR,
+    "blk_update_request": Kind.IO_ERROR,  # 3.x-4.x; also 5.x lines under print_req_error
     "print_req_error": Kind.IO_ERROR,
     "blk_print_req_error": Kind.IO_ERROR,
     "buffer_io_error": Kind.BUFFER_IO_ERROR,
-    "Buffer I/O error": Kind.BUFFER_IO_ERROR,
-    "EXT4-fs error": Kind.FS_ERROR,
-    "EXT3-fs error": Kind.FS_ERROR,
-    "ext4_end_bio": Kind.IO_ERROR,
+    "quiet_error": Kind.BUFFER_IO_ERROR,  # fs/buffer.c, 2.6.3x
+    "EXT4-fs error": Kind.FS_ERROR,  # ext4_error_ratelimit()
+    "EXT4-fs warning": Kind.IO_ERROR,  # ext4_end_bio's I/O error warnings
+    "EXT4-fs": Kind.FS_WARNING,  # ext4_msg(): can hide "Remounting filesystem read-only"
+    "XFS: metadata IO error": Kind.FS_ERROR,
+    "XFS: Failing async write": Kind.FS_ERROR,
+    "btrfs_dev_stat_print_on_error": Kind.IO_ERROR,
     "scsi_io_completion": Kind.SCSI_ERROR,
     "scsi_io_completion_action": Kind.SCSI_ERROR,
-    "sd_print_result": Kind.SCSI_ERROR,
     "nvme_log_error": Kind.NVME_ERROR,
 }
 
@@ -146,7 +147,7 @@ class Engine:
         self._suppressed: dict[Kind, int] = {}
         self._last_named: dict[Layer, tuple[str, float | None]] = {}
         self._pending: list[tuple[Event, float | None]] = []
-        self._fs_hint: dict[str, tuple[int, str]] = {}
+        self._fs_hint: dict[str, str] = {}  # ext2/ext3 that the ext4 driver serves
 
     # ------------------------------------------------------------------ inputs
     def feed(self, record: KernelRecord) -> list[Output]:
@@ -169,6 +170,8 @@ class Engine:
             return [Rejected(record, match.signature.name)]
         device = self._resolve(match, record)
         if kind is Kind.DEVICE_NAME:
+            if device is not None and "fs" in match.groups:
+                self._fs_hint[device] = match.groups["fs"].lower()
             return []
         if kind is Kind.SUPPRESSED:
             self._note_suppressed(match)
@@ -480,11 +483,15 @@ class Engine:
         return incident
 
     def _note_filesystem(self, incident: Incident, event: Event) -> None:
-        """The filesystem type: the one a line names beats a guess from the journal."""
+        """The filesystem type: the one a line names beats a guess from the journal, and
+        the mount line's "mounting ext3 file system using the ext4 subsystem" beats both."""
         if event.filesystem:
             incident.filesystem = event.filesystem
         elif incident.filesystem is None and event.details.get("journal") == "jbd2":
             incident.filesystem = "ext4"
+        hint = self._fs_hint.get(incident.anchor or "")
+        if hint and incident.filesystem in (None, "ext4"):
+            incident.filesystem = hint
 
     def _note_path(self, incident: Incident, device: str | None) -> None:
         """Name the devices between the one a line names and the filesystem above it."""

@@ -26,7 +26,7 @@ class Role(StrEnum):
     OUTCOME = "outcome"  # the filesystem is now read-only, shut down or panicked
     ERROR = "error"  # evidence that opens or feeds an incident
     CONTEXT = "context"  # evidence kept when an incident is open, never opens one alone
-    NAMING = "naming"  # teaches the engine a device name (sd 0:0:0:0: [sda]); not evidence
+    NAMING = "naming"  # teaches the engine about a device (sd 0:0:0:0: [sda]); not evidence
     SUPPRESSED = "suppressed"  # "N callbacks suppressed": a count for the next message
 
 
@@ -39,7 +39,6 @@ class Kind(StrEnum):
     SCSI_ABORT = "scsi_abort"
     SCSI_OFFLINE = "scsi_offline"
     NVME_ERROR = "nvme_error"
-    VIRTIO_ERROR = "virtio_error"
     IO_ERROR = "io_error"
     BUFFER_IO_ERROR = "buffer_io_error"
     PATH_FAILED = "path_failed"
@@ -79,7 +78,6 @@ _LAYER: dict[Kind, Layer] = {
     Kind.SCSI_ABORT: Layer.TRANSPORT,
     Kind.SCSI_OFFLINE: Layer.TRANSPORT,
     Kind.NVME_ERROR: Layer.TRANSPORT,
-    Kind.VIRTIO_ERROR: Layer.TRANSPORT,
     Kind.DEVICE_NAME: Layer.TRANSPORT,
     Kind.IO_ERROR: Layer.BLOCK,
     Kind.BUFFER_IO_ERROR: Layer.BLOCK,

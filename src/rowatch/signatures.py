@@ -1160,6 +1160,20 @@ SIGNATURES: tuple[Signature, ...] = (
     ),
     # github.com/kubernetes/kubernetes/issues/32929 (2016)
     Signature(
+        name="ext4_driver_for_ext23",
+        kind=Kind.DEVICE_NAME,
+        pattern=r"^EXT4-fs \((?P<dev>" + _DEV + r")\): mounting (?P<fs>ext[23]) file system "
+        r"using the ext4 subsystem",
+        needle="file system using the ext4 subsystem",
+        meaning="the ext4 driver mounted an ext2 or ext3 filesystem, whose later messages say "
+        "EXT4-fs: tells the engine the filesystem's real type (learned, not evidence)",
+        kernels="3.x+ with CONFIG_EXT4_USE_FOR_EXT2 (every distribution kernel since ext3 "
+        "was removed in 4.3)",
+        printed_by="fs/ext4/super.c: ext4_fill_super() / __ext4_fill_super()",
+        # example: this project's test machine, Linux 6.18 (tests/data/real/ext2-*.kmsg)
+        example="EXT4-fs (loop0): mounting ext2 file system using the ext4 subsystem",
+    ),
+    Signature(
         name="scsi_attached",
         kind=Kind.DEVICE_NAME,
         pattern=rf"^(?:sd|sr) (?P<scsi>{_SCSI}): \[(?P<dev>sd[a-z]{{1,4}}|sr\d{{1,4}})\]",
