@@ -86,7 +86,7 @@ EXT4-fs (loop0): mounted filesystem 427f02dc-98d6-4655-ad8b-2bea8a4698f5 r/w wit
 EXT4-fs error (device loop0): trigger_test_error:129: comm bash: 1
 Aborting journal on device loop0-8.
 EXT4-fs (loop0): Remounting filesystem read-only
-"""  # noqa: E501
+"""
 
 
 def test_modern_ext4_jbd2_name_maps_to_the_loop_device() -> None:
@@ -108,7 +108,7 @@ def test_partition_errors_join_the_filesystem_on_the_partition() -> None:
         I/O error, dev sdb, sector 2048 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 2
         EXT4-fs error (device sdb1): __ext4_get_inode_loc:4391: inode #2: block 1058: comm ls: unable to read itable block
         EXT4-fs (sdb1): Remounting filesystem read-only
-    """)  # noqa: E501
+    """)
     (incident,) = incidents
     assert incident["filesystem_device"] == "sdb1"
     assert incident["devices"] == ["sdb", "sdb1"]
@@ -122,7 +122,7 @@ def test_xfs_log_error_is_a_shutdown() -> None:
         XFS (dm-3): xfs_do_force_shutdown(0x2) called from line 1272 of file fs/xfs/xfs_log.c. Return address = ffffffffc04d85b0
         XFS (dm-3): Log I/O Error Detected.  Shutting down filesystem
         XFS (dm-3): Please umount the filesystem and rectify the problem(s)
-    """)  # noqa: E501
+    """)
     (incident,) = incidents
     assert (incident["filesystem_device"], incident["filesystem"], incident["outcome"]) == (
         "dm-3",
@@ -136,7 +136,7 @@ def test_btrfs_forced_readonly() -> None:
         BTRFS error (device sdb): bdev /dev/sdb errs: wr 1, rd 0, flush 0, corrupt 0, gen 0
         BTRFS: error (device sdb) in btrfs_commit_transaction:2311: errno=-5 IO failure (Error while writing out transaction)
         BTRFS info (device sdb): forced readonly
-    """)  # noqa: E501
+    """)
     (incident,) = incidents
     assert (incident["filesystem_device"], incident["filesystem"], incident["outcome"]) == (
         "sdb",
@@ -159,7 +159,7 @@ def test_cdrom_errors_are_a_warning_not_a_read_only_alert() -> None:
         sr 1:0:0:0: [sr0] tag#0 Sense Key : Medium Error [current]
         blk_update_request: I/O error, dev sr0, sector 0 op 0x0:(READ) flags 0x80700 phys_seg 1 prio class 0
         Buffer I/O error on dev sr0, logical block 0, async page read
-    """)  # noqa: E501
+    """)
     assert not changes(outputs, Transition.OUTCOME)
     (incident,) = incidents
     assert incident["outcome"] is None
@@ -189,7 +189,7 @@ def test_errors_continue_makes_a_warning_without_outcome() -> None:
     _, incidents, outputs = run("""
         EXT4-fs error (device loop2): ext4_lookup:1855: inode #2: comm ls: deleted inode referenced: 12
         EXT4-fs error (device loop2): ext4_lookup:1855: inode #2: comm ls: deleted inode referenced: 12
-    """)  # noqa: E501
+    """)
     assert len(changes(outputs, Transition.OPENED)) == 1
     assert not changes(outputs, Transition.OUTCOME)
     assert incidents[0]["outcome"] is None
@@ -262,7 +262,7 @@ def test_topology_maps_sector_to_partition_and_dm_to_its_mountpoint() -> None:
         EXT4-fs (dm-0): Remounting filesystem read-only
     """,
         engine,
-    )  # noqa: E501
+    )
     (incident,) = incidents
     assert incident["devices"] == ["sda", "sda2", "dm-0"]
     assert incident["mountpoint"] == "/var"
@@ -291,7 +291,7 @@ def test_errors_on_an_unrelated_disk_stay_apart_when_the_stack_is_known() -> Non
         EXT4-fs (dm-0): Remounting filesystem read-only
     """,
         Engine(topology),
-    )  # noqa: E501
+    )
     assert sorted((str(i["filesystem_device"]), i["devices"][0]) for i in incidents) == [
         ("None", "sdb"),
         ("dm-0", "dm-0"),
@@ -470,5 +470,5 @@ def test_ext4_message_rate_limit_counts_against_filesystem_warnings() -> None:
         EXT4-fs error (device sdd1): ext4_find_entry:1455: inode #2: comm ls: reading directory lblock 0
         EXT4-fs: 10 callbacks suppressed
         EXT4-fs (sdd1): warning: mounting fs with errors, running e2fsck is recommended
-    """)  # noqa: E501
+    """)
     assert incidents[0]["counts"]["fs_warning"] == 11

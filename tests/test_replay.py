@@ -26,7 +26,7 @@ Nov 25 03:12:01 web7 kernel: ext3_abort called.
 Nov 25 03:12:01 web7 kernel: EXT3-fs error (device dm-0): ext3_journal_start_sb: Detected aborted journal
 Nov 25 03:12:01 web7 kernel: Remounting filesystem read-only
 Nov 25 03:12:05 web7 sshd[811]: Accepted publickey for ops from 10.0.0.5 port 50122
-"""  # noqa: E501
+"""
 
 
 def replay_json(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, Any]]:
