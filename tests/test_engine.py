@@ -472,3 +472,22 @@ def test_ext4_message_rate_limit_counts_against_filesystem_warnings() -> None:
         EXT4-fs (sdd1): warning: mounting fs with errors, running e2fsck is recommended
     """)
     assert incidents[0]["counts"]["fs_warning"] == 11
+
+
+def test_a_new_mount_on_the_same_device_starts_a_new_incident() -> None:
+    engine, incidents, outputs = run("""
+        EXT4-fs (loop0): mounted filesystem 427f02dc-98d6-4655-ad8b-2bea8a4698f5 r/w with ordered data mode. Quota mode: none.
+        EXT4-fs error (device loop0): trigger_test_error:129: comm bash: 1
+        EXT4-fs (loop0): Remounting filesystem read-only
+        EXT4-fs (loop0): unmounting filesystem 427f02dc-98d6-4655-ad8b-2bea8a4698f5.
+        XFS (loop0): Mounting V5 Filesystem 547032e4-fd31-4ed4-969b-214be794427f
+        XFS (loop0): log I/O error -5
+        XFS (loop0): Filesystem has been shut down due to log error (0x2).
+    """)
+    assert [(i["filesystem"], i["outcome"]) for i in incidents] == [
+        ("ext4", "read_only"),
+        ("xfs", "shutdown"),
+    ]
+    (recovered,) = changes(outputs, Transition.RECOVERED)
+    assert recovered.snapshot["resolution"] == "unmounted"
+    assert len(changes(outputs, Transition.OUTCOME)) == 2

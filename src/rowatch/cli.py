@@ -11,7 +11,15 @@ from pathlib import Path
 from rowatch import __version__
 
 EXIT_OK = 0
+EXIT_FAILURE = 1
 EXIT_USAGE = 2  # bad arguments or unusable input, like argparse itself
+EXIT_NOT_RUNNING = 3  # `status`: no daemon, as LSB init scripts say
+EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h: systemd shows it as a configuration error
+
+_CONFIG_HELP = (
+    "configuration file (default: /etc/rowatch/rowatch.toml if it exists, else the "
+    "built-in default: follow /dev/kmsg and report incidents to the log)"
+)
 
 
 def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -87,6 +95,146 @@ def _replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = commands.add_parser(
+        "run",
+        help="run the daemon: follow the kernel log and report incidents",
+        description="Follow the kernel log (/dev/kmsg or the journal) and the mount table, and "
+        "report every filesystem that goes read-only, with the evidence and the likely cause. "
+        "SIGHUP reloads the configuration (a broken one is refused and the old one stays); "
+        "SIGTERM drains pending alerts and exits.",
+    )
+    run.add_argument("--config", metavar="FILE", help=_CONFIG_HELP)
+    run.add_argument(
+        "--log-format",
+        choices=["auto", "journal", "json", "console"],
+        help="override [log] format: journal (native fields), json (one object "
+        "per line), console (readable); auto picks journal under systemd, "
+        "console on a terminal, json otherwise",
+    )
+    run.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rowatch.daemon import run
+
+    return run(args.config, args.log_format)
+
+
+def _add_check_config(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    check = commands.add_parser(
+        "check-config",
+        help="validate the configuration and print it as rowatch reads it",
+        description="Read and validate the configuration file. On success print the effective "
+        f"configuration and exit 0; otherwise print every problem, naming the key, and exit "
+        f"{EXIT_CONFIG}.",
+    )
+    check.add_argument("--config", metavar="FILE", help=_CONFIG_HELP)
+    check.set_defaults(handler=_check_config)
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from rowatch.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return EXIT_CONFIG
+    sys.stdout.write(config.describe().rstrip("\n") + "\n")
+    return EXIT_OK
+
+
+def _add_status(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    status = commands.add_parser(
+        "status",
+        help="show the running daemon's open incidents and watched filesystems",
+        description=f"Read the running daemon's status from its runtime directory. Exit 0 "
+        f"when it runs with no open incident, {EXIT_FAILURE} when incidents are open, "
+        f"{EXIT_NOT_RUNNING} when no daemon runs.",
+    )
+    status.add_argument("--config", metavar="FILE", help=_CONFIG_HELP)
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.set_defaults(handler=_status)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from rowatch.config import ConfigError, load_config
+    from rowatch.daemon import read_status
+    from rowatch.report import headline
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print("\n".join(exc.lines), file=sys.stderr)
+        return EXIT_CONFIG
+    status = read_status(config.state.runtime_directory)
+    if status is None:
+        print(
+            f"rowatch is not running (no live status in {config.state.runtime_directory})",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_RUNNING
+    incidents = status.get("incidents") or []
+    if args.json:
+        print(json.dumps(status, indent=2, sort_keys=True))
+    else:
+        print(
+            f"rowatch {status.get('version')} running, pid {status.get('pid')}: "
+            f"{status.get('line', '')}"
+        )
+        print(f"  source     {status.get('source')}")
+        print(f"  state      {status.get('state_location')}")
+        if status.get("rejected"):
+            print(f"  rejected   {status['rejected']} records not written by the kernel")
+        print(f"  open incidents: {len(incidents)}")
+        for incident in incidents:
+            print(f"    {incident.get('id')}  {headline(incident)}")
+            if incident.get("cause"):
+                print(f"        cause: {incident['cause'].get('summary')}")
+        print(f"  filesystems watched: {len(status.get('filesystems') or [])}")
+        for fs in status.get("filesystems") or []:
+            print(f"    {fs.get('mountpoint')}  {fs.get('device')}  {fs.get('fstype')}")
+    return EXIT_FAILURE if incidents else EXIT_OK
+
+
+def _add_topology(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    topology = commands.add_parser(
+        "topology",
+        help="print this machine's block stack (the --topology input of replay)",
+        description="Read the block stack from sysfs, udev and the mount table: disks, "
+        "partitions, dm/LVM/multipath/md devices, filesystems and mountpoints. --json writes "
+        "the snapshot that 'rowatch replay --topology' reads (docs/topology-json.md).",
+    )
+    topology.add_argument("--json", action="store_true", help="print the JSON snapshot")
+    topology.add_argument(
+        "--all", action="store_true", help="also list devices with nothing on them"
+    )
+    topology.set_defaults(handler=_topology)
+
+
+def _topology(args: argparse.Namespace) -> int:
+    import os
+
+    from rowatch.sysfs import build_topology
+    from rowatch.topology_view import render_tree
+    from rowatch.udev import read_udev_info
+
+    try:
+        topology = build_topology(udev=read_udev_info())
+    except OSError as exc:
+        print(f"rowatch topology: cannot read the block stack: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    topology.host = topology.host or os.uname().nodename
+    topology.kernel = topology.kernel or os.uname().release
+    if args.json:
+        print(json.dumps(topology.to_json(), indent=1, sort_keys=True))
+    else:
+        print(render_tree(topology, all_devices=args.all))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rowatch",
@@ -94,7 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"rowatch {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_run(commands)
     _add_replay(commands)
+    _add_topology(commands)
+    _add_check_config(commands)
+    _add_status(commands)
     return parser
 
 

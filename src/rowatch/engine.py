@@ -176,6 +176,8 @@ class Engine:
         if kind is Kind.SUPPRESSED:
             self._note_suppressed(match)
             return []
+        if kind.role is Role.LIFECYCLE:
+            return self._lifecycle(kind, device)
         event = self._event(record, match, device)
         self.stats.events += 1
         self.stats.by_kind[kind.value] = self.stats.by_kind.get(kind.value, 0) + 1
@@ -231,6 +233,28 @@ class Engine:
         incident.closed = True
         del self._open[device]
         return [self._change(Transition.RECOVERED, incident)]
+
+    def _lifecycle(self, kind: Kind, device: str | None) -> list[Output]:
+        """A mount or unmount on ``device``: the filesystem the open incident was about is gone
+        (or was mounted afresh), and the device name may now carry another one."""
+        if device is None:
+            return []
+        if kind is Kind.MOUNTED:
+            self.topology.learn_filesystem(device)
+        else:
+            self._fs_hint.pop(device, None)
+        incident = self._open.get(device)
+        if incident is None or incident.filesystem_device is None:
+            return []
+        reason = "mounted again" if kind is Kind.MOUNTED else "unmounted"
+        incident.closed = True
+        del self._open[device]
+        if not incident.reported or incident.claimed_by:
+            return []
+        transition = Transition.RECOVERED if incident.outcome else Transition.CLOSED
+        change = self._change(transition, incident)
+        change.snapshot["resolution"] = reason
+        return [change]
 
     def finish(self) -> list[Output]:
         """The input ended: settle orphan lines and close every incident."""

@@ -28,6 +28,7 @@ class Role(StrEnum):
     CONTEXT = "context"  # evidence kept when an incident is open, never opens one alone
     NAMING = "naming"  # teaches the engine about a device (sd 0:0:0:0: [sda]); not evidence
     SUPPRESSED = "suppressed"  # "N callbacks suppressed": a count for the next message
+    LIFECYCLE = "lifecycle"  # a filesystem was mounted or unmounted: what came before is over
 
 
 class Kind(StrEnum):
@@ -56,6 +57,8 @@ class Kind(StrEnum):
     PANIC = "panic"
     DEVICE_NAME = "device_name"
     SUPPRESSED = "suppressed"
+    MOUNTED = "mounted"
+    UNMOUNTED = "unmounted"
 
     @property
     def layer(self) -> Layer:
@@ -95,6 +98,8 @@ _LAYER: dict[Kind, Layer] = {
     Kind.READ_ONLY: Layer.FILESYSTEM,
     Kind.SHUTDOWN: Layer.FILESYSTEM,
     Kind.PANIC: Layer.FILESYSTEM,
+    Kind.MOUNTED: Layer.FILESYSTEM,
+    Kind.UNMOUNTED: Layer.FILESYSTEM,
 }
 
 _ROLE: dict[Kind, Role] = {
@@ -109,6 +114,8 @@ _ROLE: dict[Kind, Role] = {
     Kind.SCSI_ABORT: Role.CONTEXT,
     Kind.DEVICE_NAME: Role.NAMING,
     Kind.SUPPRESSED: Role.SUPPRESSED,
+    Kind.MOUNTED: Role.LIFECYCLE,
+    Kind.UNMOUNTED: Role.LIFECYCLE,
 }
 
 _OUTCOME: dict[Kind, str] = {

@@ -1217,6 +1217,80 @@ SIGNATURES: tuple[Signature, ...] = (
         printed_by="drivers/nvme/host/core.c: nvme_log_error()",
         example="nvme0n1: I/O Cmd(0x2) @ LBA 131209936, 200 blocks, I/O Error (sct 0x3 / sc 0x71) ",
     ),
+    # ---------------------------------------------------------------- mounts
+    # A device name outlives its filesystem: loop0 or sdb carries a new one after the next
+    # mount. These lines end what the engine knew of the old one.
+    Signature(
+        name="ext_mounted",
+        kind=Kind.MOUNTED,
+        pattern=r"^EXT[234]-fs \((?P<dev>" + _DEV + r")\): mounted filesystem",
+        needle="mounted filesystem",
+        meaning="an ext2/3/4 filesystem was mounted on the device",
+        kernels="2.6.3x+ (6.x adds the UUID and r/w or ro)",
+        printed_by="fs/ext4/super.c: ext4_fill_super() / __ext4_fill_super()",
+        # example: this project's test machine, Linux 6.18 (tests/data/real/*.kmsg)
+        example="EXT4-fs (loop0): mounted filesystem 427f02dc-98d6-4655-ad8b-2bea8a4698f5 r/w "
+        "with ordered data mode. Quota mode: none.",
+    ),
+    Signature(
+        name="ext_unmounting",
+        kind=Kind.UNMOUNTED,
+        pattern=r"^EXT4-fs \((?P<dev>" + _DEV + r")\): unmounting filesystem",
+        needle="unmounting filesystem",
+        meaning="an ext4 filesystem was unmounted",
+        kernels="6.0+",
+        printed_by="fs/ext4/super.c: ext4_put_super()",
+        # example: this project's test machine, Linux 6.18 (tests/data/real/*.kmsg)
+        example="EXT4-fs (loop0): unmounting filesystem 528f07d9-708e-4ce2-ab89-3cced4609ece.",
+    ),
+    Signature(
+        name="xfs_mounting",
+        kind=Kind.MOUNTED,
+        pattern=r"^XFS \((?P<dev>" + _DEV + r")\): Mounting (?:V\d+ )?Filesystem",
+        needle="Mounting ",
+        meaning="an XFS filesystem is being mounted on the device",
+        kernels="3.x+ ('Mounting V5 Filesystem <uuid>' 3.16+)",
+        printed_by="fs/xfs/xfs_super.c: xfs_fs_fill_super()",
+        # example: this project's test machine, Linux 6.18 (tests/data/real/xfs-*.kmsg)
+        example="XFS (loop0): Mounting V5 Filesystem 547032e4-fd31-4ed4-969b-214be794427f",
+    ),
+    Signature(
+        name="xfs_unmounting",
+        kind=Kind.UNMOUNTED,
+        pattern=r"^XFS \((?P<dev>" + _DEV + r")\): Unmounting Filesystem",
+        needle="Unmounting Filesystem",
+        meaning="an XFS filesystem was unmounted",
+        kernels="4.x+",
+        printed_by="fs/xfs/xfs_super.c: xfs_fs_put_super()",
+        # example: this project's test machine, Linux 6.18 (tests/data/real/xfs-*.kmsg)
+        example="XFS (loop0): Unmounting Filesystem 547032e4-fd31-4ed4-969b-214be794427f",
+    ),
+    Signature(
+        name="btrfs_first_mount",
+        kind=Kind.MOUNTED,
+        pattern=r"^BTRFS info \(device (?P<dev>" + _DEV + r")(?::? state \w+)?\): first "
+        r"mount of filesystem",
+        needle="first mount of filesystem",
+        meaning="a btrfs filesystem was mounted",
+        kernels="6.6+",
+        printed_by="fs/btrfs/disk-io.c: open_ctree()",
+        # example: this project's test machine, Linux 6.18 (tests/data/real/btrfs-*.kmsg)
+        example="BTRFS info (device loop0): first mount of filesystem "
+        "3b1db29c-a1b0-4828-bf98-d4c85814d864",
+    ),
+    Signature(
+        name="btrfs_last_unmount",
+        kind=Kind.UNMOUNTED,
+        pattern=r"^BTRFS info \(device (?P<dev>" + _DEV + r")(?::? state \w+)?\): last "
+        r"unmount of filesystem",
+        needle="last unmount of filesystem",
+        meaning="a btrfs filesystem was unmounted",
+        kernels="6.6+",
+        printed_by="fs/btrfs/super.c: btrfs_put_super() / close_ctree()",
+        # example: this project's test machine, Linux 6.18 (tests/data/real/btrfs-*.kmsg)
+        example="BTRFS info (device loop0 state EA): last unmount of filesystem "
+        "3b1db29c-a1b0-4828-bf98-d4c85814d864",
+    ),
 )
 
 
