@@ -475,7 +475,7 @@ def test_ext4_message_rate_limit_counts_against_filesystem_warnings() -> None:
 
 
 def test_a_new_mount_on_the_same_device_starts_a_new_incident() -> None:
-    engine, incidents, outputs = run("""
+    _, incidents, outputs = run("""
         EXT4-fs (loop0): mounted filesystem 427f02dc-98d6-4655-ad8b-2bea8a4698f5 r/w with ordered data mode. Quota mode: none.
         EXT4-fs error (device loop0): trigger_test_error:129: comm bash: 1
         EXT4-fs (loop0): Remounting filesystem read-only
