@@ -58,7 +58,7 @@ class MultiSearcher(Generic[AnyStr]):
     """
 
     def __init__(self, patterns: Sequence[re.Pattern[AnyStr]]) -> None:
-        self.patterns = tuple(patterns)
+        self.patterns: tuple[re.Pattern[AnyStr], ...] = tuple(patterns)
         self._buffer: AnyStr | None = None
         self._endpos = -1
         self._found: list[tuple[int, re.Match[AnyStr] | None]] = []

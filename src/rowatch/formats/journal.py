@@ -68,7 +68,11 @@ def journal_record(fields: Mapping[str, object]) -> KernelRecord | None:
         facility=_small_int(facility_text, 255),
         trusted=transport == "kernel" and facility_text == "0",
         source=Source.JOURNAL,
-        program=_clean(fields.get("SYSLOG_IDENTIFIER")) or "",
+        # Everything the kernel transport carries is the kernel log (a userspace write to
+        # /dev/kmsg included: the trust flag tells those apart), whatever identifier it has.
+        program="kernel"
+        if transport == "kernel"
+        else (_clean(fields.get("SYSLOG_IDENTIFIER")) or ""),
         subsystem=_clean(fields.get("_KERNEL_SUBSYSTEM")),
         kernel_device=_clean(fields.get("_KERNEL_DEVICE")),
         udev_sysname=_clean(fields.get("_UDEV_SYSNAME")) or _devnode_name(fields),
