@@ -40,6 +40,7 @@ APT_BUILD_PACKAGES=(
 # Tools the test suite drives (`test`). THIS is the list to edit when tests need something new.
 APT_TEST_PACKAGES=(
     e2fsprogs xfsprogs btrfs-progs util-linux mount       # mkfs.*, xfs_io, losetup, blockdev, mount
+    squashfs-tools                                        # read-only-by-design filesystems
     fuse3 python3-pyfuse3                                 # FUSE + the binding tests/fuse_eio.py
                                                           # uses (runs under /usr/bin/python3)
     systemd                                               # standalone systemd-journald

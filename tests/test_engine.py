@@ -491,3 +491,11 @@ def test_a_new_mount_on_the_same_device_starts_a_new_incident() -> None:
     (recovered,) = changes(outputs, Transition.RECOVERED)
     assert recovered.snapshot["resolution"] == "unmounted"
     assert len(changes(outputs, Transition.OUTCOME)) == 2
+
+
+def test_a_fresh_topology_keeps_what_only_the_log_taught() -> None:
+    engine = Engine(Topology([BlockDevice("sda", "disk", "8:0")]))
+    engine.feed(KernelRecord("sd 0:0:0:0: [sda] 16777216 512-byte logical blocks", uptime=1.0))
+    engine.update_topology(Topology([BlockDevice("sdb", "disk", "8:16")]))
+    assert engine.topology.by_scsi("0:0:0:0") == "sda"
+    assert engine.topology.get("sdb") is not None

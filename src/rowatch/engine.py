@@ -263,6 +263,14 @@ class Engine:
             outputs += self._close(incident)
         return outputs
 
+    def update_topology(self, topology: Topology) -> None:
+        """A fresh snapshot of the block stack (udev or mount change): it replaces the old
+        one, and what only the log had taught (SCSI names, partitions of vanished disks)
+        is kept where the snapshot says nothing."""
+        fresh = topology.copy()
+        fresh.absorb_learned(self.topology)
+        self.topology = fresh
+
     # ------------------------------------------------------------------ results
     @property
     def incidents(self) -> list[Incident]:

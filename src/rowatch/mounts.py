@@ -134,8 +134,9 @@ def mount_read_only(entry: MountEntry) -> bool:
 
 
 def super_read_only(entry: MountEntry) -> bool:
-    """The filesystem (superblock) is read-only: ``SB_RDONLY``, which an error remount sets
-    on kernels before 6.15 (per-mount options still say ``rw`` then)."""
+    """The filesystem (superblock) is read-only: ``SB_RDONLY``, which an ext4 error remount
+    sets on kernels before 6.12 (per-mount options still say ``rw`` then); 6.12-6.14 show
+    nothing at all, 6.15+ show ``emergency_ro``."""
     return "ro" in entry.super_options
 
 

@@ -178,6 +178,16 @@ class Topology:
         self.ensure(name)
         self._filesystem_seen.add(name)
 
+    def absorb_learned(self, older: Topology) -> None:
+        """Keep what ``older`` knew of devices this snapshot does not list, and the
+        filesystems the log showed."""
+        for device in older:
+            if device.name not in self._devices:
+                self.add(BlockDevice(**{**asdict(device), "parents": list(device.parents)}))
+        self._filesystem_seen |= older._filesystem_seen
+        for address, name in older._by_scsi.items():
+            self._by_scsi.setdefault(address, name)
+
     # ------------------------------------------------------------------ look-ups
     def __contains__(self, name: object) -> bool:
         return name in self._devices
