@@ -247,6 +247,9 @@ class Engine:
         if incident is None or incident.filesystem_device is None:
             return []
         reason = "mounted again" if kind is Kind.MOUNTED else "unmounted"
+        # The device now carries another filesystem (or none): today's mountpoint in the
+        # topology is not where this one was mounted.
+        incident.detached = True
         incident.closed = True
         del self._open[device]
         if not incident.reported or incident.claimed_by:
@@ -284,7 +287,7 @@ class Engine:
         """The incident's public JSON form, with its device order and cause worked out."""
         incident.devices = self._ordered_devices(incident)
         incident.cause = likely_cause(incident)
-        if incident.filesystem_device:
+        if incident.filesystem_device and not incident.detached:
             fs_device = self.topology.get(incident.filesystem_device)
             if fs_device is not None:
                 incident.filesystem = fs_device.fstype or incident.filesystem

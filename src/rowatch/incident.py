@@ -156,6 +156,7 @@ class Incident:
     reported: bool = False  # an OPENED change was emitted
     claimed_by: set[str] = field(default_factory=set)  # fs incidents this one was merged into
     closed: bool = False
+    detached: bool = False  # its filesystem was unmounted: the device may carry another now
 
     def add(self, event: Event, clock: float | None) -> None:
         """Add one piece of evidence."""

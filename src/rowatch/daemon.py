@@ -1,0 +1,632 @@
+"""``rowatch run``: the long-running service around the engine.
+
+Data flows one way::
+
+    kmsg | journal  ->  Engine  ->  incident log events  ->  alerts
+    mountinfo, sysfs, fanotify  ->  Reconciler  ->  Engine.observe() / recovered()
+    sysfs + udev  ->  Topology  ->  Engine
+
+Everything here is an adapter: reading, waiting, writing. The decisions are the engine's and
+the reconciler's, which never touch I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from rowatch import __version__
+from rowatch.config import Config, ConfigError, changed_keys, load_config
+from rowatch.engine import Engine, Output, Rejected
+from rowatch.incident import IncidentChange, Transition
+from rowatch.logsetup import configure as configure_logging
+from rowatch.messages import TRANSITION_EVENTS
+from rowatch.notify import Notifier
+from rowatch.reconcile import (
+    Finding,
+    FsState,
+    Reconciler,
+    What,
+    fanotify_finding,
+    read_filesystems,
+)
+from rowatch.records import KernelRecord
+from rowatch.report import headline
+from rowatch.sources import Source, SourceError
+from rowatch.state import StateStore, alert_key, write_atomic
+from rowatch.sysfs import build_topology
+from rowatch.topology import Topology
+
+log = structlog.get_logger("rowatch")
+
+STATUS_FILE = "status.json"
+
+#: A userspace process imitating kernel messages is logged at most this often, with a count.
+_REJECTED_LOG_INTERVAL = 60.0
+#: Alerts for what the backlog (the log since boot) shows are held until it has been read,
+#: so an incident that ended before the daemon started is logged but not alerted. If the
+#: source never says it is caught up, this long after start is taken as caught up.
+_BACKLOG_GRACE = 3.0
+#: udev and mount events come in bursts (a disk with ten partitions): one rebuild for all.
+_TOPOLOGY_DEBOUNCE = 0.2
+
+
+def boot_id() -> str:
+    """This boot's id: incidents and alerts are remembered per boot."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown-boot"
+
+
+def incident_fields(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The fields every incident log event carries, for people and for scripts."""
+    cause = snapshot.get("cause") or {}
+    devices = snapshot.get("devices") or []
+    return {
+        "incident_id": snapshot["id"],
+        "filesystem_device": snapshot.get("filesystem_device"),
+        "device": snapshot.get("filesystem_device") or (devices[-1] if devices else None),
+        "mountpoint": snapshot.get("mountpoint"),
+        "filesystem": snapshot.get("filesystem"),
+        "outcome": snapshot.get("outcome"),
+        "devices": devices,
+        "cause": cause.get("summary"),
+        "cause_code": cause.get("code"),
+        "advice": cause.get("advice"),
+        "counts": snapshot.get("counts") or {},
+        "evidence": [e["message"] for e in (snapshot.get("events") or [])[:20]],
+    }
+
+
+def _alert_device(snapshot: dict[str, Any]) -> str | None:
+    devices: list[str] = snapshot.get("devices") or []
+    device: str | None = snapshot.get("filesystem_device")
+    return device or (devices[-1] if devices else None)
+
+
+@dataclass
+class Status:
+    """What ``rowatch status`` shows, written to the runtime directory on every change."""
+
+    pid: int = field(default_factory=os.getpid)
+    version: str = __version__
+    started: float = field(default_factory=time.time)
+    source: str = ""
+    position: dict[str, Any] = field(default_factory=dict)
+    filesystems: list[dict[str, Any]] = field(default_factory=list)
+    disks: int = 0
+    incidents: list[dict[str, Any]] = field(default_factory=list)
+    rejected: int = 0
+    state_location: str = "memory"
+
+    def line(self) -> str:
+        """The one-line STATUS= summary ``systemctl status`` shows."""
+        fs, disks, open_ = len(self.filesystems), self.disks, len(self.incidents)
+        return (
+            f"watching {fs} filesystem{'s' * (fs != 1)} on {disks} disk{'s' * (disks != 1)}, "
+            f"{open_} open incident{'s' * (open_ != 1)}"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "line": self.line()}
+
+
+class Daemon:
+    """One running rowatch: source, engine, reconciler, watchers, state and status."""
+
+    def __init__(
+        self, config: Config, config_path: str | None, log_format: str | None = None
+    ) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.log_format = log_format  # a --log-format given on the command line wins
+        self.boot_id = boot_id()
+        self.hostname = socket.gethostname()
+        self.notifier = Notifier()
+        self.status = Status()
+        self.state = StateStore(
+            config.state.directories, self.boot_id, on_fallback=self._state_fell_back
+        )
+        self.status.state_location = str(self.state.location or "memory")
+        self.topology = self._read_topology()
+        self.engine = Engine(
+            self.topology, config.engine.engine_config(), scope=f"{self.hostname}|{self.boot_id}"
+        )
+        self.reconciler = self._new_reconciler()
+        self.source: Source | None = None
+        self._started_wall = time.time()
+        self._started_mono = time.clock_gettime(time.CLOCK_MONOTONIC)
+        self._in_backlog = True
+        self._held: dict[str, IncidentChange] = {}
+        self._states: dict[str, FsState] = {}
+        self._stopping = asyncio.Event()
+        self._alerts: asyncio.Queue[IncidentChange] = asyncio.Queue()
+        self._rejected_since_log = 0
+        self._rejected_logged_at = -_REJECTED_LOG_INTERVAL
+        self._other_boot_records = 0
+        self._watchers: list[Any] = []
+        self._fanotify: Any = None
+        self._topology_timer: asyncio.TimerHandle | None = None
+        self._reconcile_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def run(self) -> int:
+        """Run until SIGTERM/SIGINT; return the exit status."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self._reload)
+        try:
+            self.source = await self._open_source()
+        except SourceError as exc:
+            log.error("source_error", error=str(exc))
+            self.notifier.stopping(f"cannot read the kernel log: {exc}")
+            return 1
+        self._start_watchers()
+        await self._reconcile()
+        loop.call_later(_BACKLOG_GRACE, self._end_backlog)
+        self.status.source = self.source.describe()
+        log.info(
+            "daemon_started",
+            version=__version__,
+            source=self.status.source,
+            config=self.config_path or "built-in default",
+            state=self.status.state_location,
+            boot_id=self.boot_id,
+        )
+        self._publish_status()
+        self.notifier.ready(self.status.line())
+        tasks = [
+            asyncio.create_task(self._consume(self.source), name="source"),
+            asyncio.create_task(self._deliver_alerts(), name="alerts"),
+            asyncio.create_task(self._reconcile_timer(), name="reconciler"),
+        ]
+        interval = self.notifier.watchdog_interval()
+        if interval:
+            tasks.append(asyncio.create_task(self._watchdog(interval), name="watchdog"))
+        stop = asyncio.create_task(self._stopping.wait())
+        done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        failed = [t for t in done if t is not stop and not t.cancelled() and t.exception()]
+        for task in failed:
+            log.error("source_error", error=repr(task.exception()), task=task.get_name())
+        await self._shutdown(tasks)
+        return 1 if failed else 0
+
+    async def _shutdown(self, tasks: list[asyncio.Task[Any]]) -> None:
+        """Stop reading, give pending alerts a bounded time to go out, then leave."""
+        self.notifier.stopping()
+        self._end_backlog()
+        log.info("daemon_stopping", pending_alerts=self._alerts.qsize())
+        for task in tasks:
+            if task.get_name() != "alerts":
+                task.cancel()
+        if self.source is not None:
+            self.source.close()
+        for watcher in [*self._watchers, self._fanotify]:
+            if watcher is not None:
+                with contextlib.suppress(Exception):
+                    watcher.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._alerts.join(), self.config.shutdown.drain_timeout)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(OSError):
+            (Path(self.config.state.runtime_directory) / STATUS_FILE).unlink()
+
+    async def _open_source(self) -> Source:
+        settings = self.config.source
+        source: Source
+        if settings.type == "journal":
+            from rowatch.sources.journal import JournalSource
+
+            journal = JournalSource(
+                directory=settings.journal_directory,
+                cursor=self.state.journal_cursor,
+                backlog=settings.backlog,
+            )
+            source = journal
+            await source.open()
+            if journal.resume_error:
+                log.warning(
+                    "source_error",
+                    error=journal.resume_error,
+                    hint="the saved journal cursor is unusable: reading this boot",
+                )
+        else:
+            from rowatch.sources.kmsg import KmsgSource
+
+            source = KmsgSource(
+                settings.kmsg_path, backlog=settings.backlog, on_loss=self._records_lost
+            )
+            await source.open()
+        return source
+
+    # ------------------------------------------------------------------ the kernel log
+    async def _consume(self, source: Source) -> None:
+        async for batch in source.batches():
+            self._handle(self._feed(batch))
+            cursor = next((r.origin for r in reversed(batch) if r.origin), None)
+            if cursor is not None:
+                # After the batch is handled: a crash before this line re-reads the batch,
+                # and the alert state makes sure nothing is alerted twice.
+                self.state.set_journal_cursor(cursor)
+            if self._in_backlog and not self._is_backlog(batch[-1]):
+                self._end_backlog()
+            self.status.position = dict(getattr(source, "position", {}) or {})
+
+    def _feed(self, batch: Iterable[KernelRecord]) -> list[Output]:
+        outputs: list[Output] = []
+        for record in batch:
+            if record.boot_id and record.boot_id.replace("-", "") != self.boot_id.replace("-", ""):
+                self._other_boot_records += 1  # a resumed journal cursor from before a reboot
+                continue
+            outputs += self.engine.feed(record)
+        return outputs
+
+    def _is_backlog(self, record: KernelRecord) -> bool:
+        """Did the kernel log this before the daemon started?"""
+        if record.wall is not None:
+            return record.wall < self._started_wall
+        return record.uptime is not None and record.uptime < self._started_mono
+
+    def _records_lost(self, count: int) -> None:
+        log.warning(
+            "kmsg_records_lost",
+            lost=count,
+            hint="the kernel ring buffer overwrote records before rowatch read them; "
+            "the mount-state reconciler still sees what they would have said",
+        )
+
+    def _handle(self, outputs: Iterable[Output]) -> None:
+        changed = False
+        for output in outputs:
+            if isinstance(output, IncidentChange):
+                self._log_change(output)
+                self._alert_on(output)
+                changed = True
+            elif isinstance(output, Rejected):
+                self._note_rejected(output)
+        if changed:
+            self._publish_status()
+
+    def _log_change(self, change: IncidentChange) -> None:
+        fields = incident_fields(change.snapshot)
+        name = TRANSITION_EVENTS[change.transition]
+        level = {Transition.OPENED: "warning", Transition.OUTCOME: "critical"}.get(
+            change.transition, "info"
+        )
+        if change.transition is Transition.MERGED:
+            fields["merged_into"] = change.snapshot.get("merged_into")
+        if "resolution" in change.snapshot:
+            fields["resolution"] = change.snapshot["resolution"]
+        getattr(log, level)(name, message=f"{self.hostname}: {headline(change.snapshot)}", **fields)
+
+    def _note_rejected(self, rejected: Rejected) -> None:
+        self.status.rejected += 1
+        self._rejected_since_log += 1
+        now = time.monotonic()
+        if now - self._rejected_logged_at >= _REJECTED_LOG_INTERVAL:
+            log.warning(
+                "untrusted_record_rejected",
+                count=self._rejected_since_log,
+                signature=rejected.signature,
+                facility=rejected.record.facility,
+                sample=rejected.record.message[:200],
+                hint="a userspace process wrote a kernel-looking storage message",
+            )
+            self._rejected_since_log = 0
+            self._rejected_logged_at = now
+
+    # ------------------------------------------------------------------ alerts
+    def _alert_on(self, change: IncidentChange) -> None:
+        """Decide whether a change is alerted: once per filesystem and outcome per boot."""
+        snapshot = change.snapshot
+        if change.transition is Transition.RECOVERED:
+            self._held.pop(change.incident_id, None)
+            if not self._in_backlog:
+                # The device may carry a new filesystem that fails again: a new alert then.
+                # Not while reading the backlog: an older filesystem of the same name
+                # recovering must not unmark the alert given for the current one.
+                self.state.forget(f"{self.boot_id}|{_alert_device(snapshot) or '?'}|")
+                self._queue_alert(change)
+            return
+        if change.transition in (Transition.MERGED, Transition.CLOSED):
+            self._held.pop(change.incident_id, None)
+            return
+        if self._in_backlog:
+            self._held[change.incident_id] = change  # the latest word on it wins
+            return
+        self._queue_alert(change)
+
+    def _end_backlog(self) -> None:
+        """The backlog is read: alert what it left open, skip what already ended."""
+        if not self._in_backlog:
+            return
+        self._in_backlog = False
+        open_ids = {i.id for i in self.engine.open_incidents()}
+        for incident_id, change in self._held.items():
+            if incident_id in open_ids:
+                self._queue_alert(change)
+        self._held.clear()
+
+    def _queue_alert(self, change: IncidentChange) -> None:
+        snapshot = change.snapshot
+        if change.transition is not Transition.RECOVERED:
+            key = alert_key(self.boot_id, _alert_device(snapshot), snapshot.get("outcome"))
+            if self.state.already_alerted(key):
+                log.info(
+                    "alert_skipped",
+                    reason="already alerted (before a restart)",
+                    key=key,
+                    **incident_fields(snapshot),
+                )
+                return
+            self.state.mark_alerted(key, snapshot["id"], time.time())
+        self._alerts.put_nowait(change)
+
+    async def _deliver_alerts(self) -> None:
+        """Hand alerts to the sinks. The built-in default sink is this log itself."""
+        while True:
+            change = await self._alerts.get()
+            try:
+                log.info(
+                    "alert_sent",
+                    sink="log",
+                    transition=change.transition.value,
+                    **incident_fields(change.snapshot),
+                )
+            finally:
+                self._alerts.task_done()
+
+    # ------------------------------------------------------------------ ground truth
+    async def _reconcile_timer(self) -> None:
+        while True:
+            interval = self.config.reconciler.interval
+            await asyncio.sleep(interval if interval > 0 else 3600.0)
+            if self.config.reconciler.interval > 0:
+                await self._reconcile()
+
+    def _new_reconciler(self) -> Reconciler:
+        fstab = None
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            fstab = Path(self.config.reconciler.fstab).read_text(encoding="utf-8")
+        return Reconciler(None, fstab=fstab, kernel_release=os.uname().release)
+
+    async def _reconcile(self) -> None:
+        """Compare the mount table with what we know; let time pass in the engine."""
+        async with self._reconcile_lock:
+            settings = self.config.reconciler
+            try:
+                # In a thread: probing a shut-down XFS stat()s its mountpoint, and a dying
+                # disk must not stall the event loop that reads the kernel log.
+                states = await asyncio.to_thread(
+                    read_filesystems,
+                    ignore_mountpoints=settings.ignore_mountpoints,
+                    ignore_fstypes=settings.ignore_fstypes,
+                )
+            except OSError as exc:
+                log.error("reconciler_error", error=str(exc))
+                return
+            self._apply_states(states)
+
+    def _apply_states(self, states: list[FsState]) -> None:
+        self._states = {s.mountpoint: s for s in states}
+        outputs: list[Output] = []
+        for finding in self.reconciler.check(states, now_wall=time.time()):
+            outputs += self._apply_finding(finding)
+        outputs += self.engine.tick(self._engine_now())
+        self.status.filesystems = [
+            {"device": s.device, "mountpoint": s.mountpoint, "fstype": s.fstype} for s in states
+        ]
+        self.status.disks = len({d for s in states for d in self._disks_under(s.device)})
+        self._watch_fs_errors(states)
+        self._handle(outputs)
+        self._publish_status()
+
+    def _apply_finding(self, finding: Finding) -> list[Output]:
+        log.info(
+            "reconciler_finding",
+            device=finding.device,
+            mountpoint=finding.mountpoint,
+            filesystem=finding.fstype,
+            what=finding.what.value,
+            signature=finding.signature,
+            evidence=finding.message,
+        )
+        if finding.what is What.WRITABLE_AGAIN:
+            return self.engine.recovered(finding.device, self._engine_now())
+        observation = finding.observation(
+            uptime=time.clock_gettime(time.CLOCK_MONOTONIC), wall=time.time()
+        )
+        if self.config.source.type != "journal":
+            # kmsg records carry uptime only: an observation must be on the same axis, or
+            # the engine's windows would compare wall-clock seconds with seconds since boot.
+            observation = type(observation)(**{**asdict(observation), "wall": None})
+        return self.engine.observe(observation)
+
+    def _engine_now(self) -> float:
+        """Now, on the axis of the source's records: wall clock for the journal, the kernel's
+        monotonic clock (what it stamps kmsg records with) otherwise."""
+        if self.config.source.type == "journal":
+            return time.time()
+        return time.clock_gettime(time.CLOCK_MONOTONIC)
+
+    def _disks_under(self, device: str) -> list[str]:
+        below = self.topology.below(device)
+        return [d for d in below if not self.topology.parents(d)] or [device]
+
+    def _watch_fs_errors(self, states: list[FsState]) -> None:
+        """FAN_FS_ERROR on every ext4 filesystem: a third signal no userspace can forge."""
+        if self._fanotify is None:
+            return
+        wanted = {s.mountpoint for s in states if s.fstype == "ext4"}
+        for mountpoint in set(self._fanotify.watched) - wanted:
+            with contextlib.suppress(OSError):
+                self._fanotify.unwatch(mountpoint)
+        for mountpoint in wanted - set(self._fanotify.watched):
+            try:
+                self._fanotify.watch(mountpoint)
+            except OSError as exc:
+                log.debug("fanotify_watch_failed", mountpoint=mountpoint, error=str(exc))
+
+    def _fs_error(self, mountpoint: str, error: int, count: int) -> None:
+        state = self._states.get(mountpoint)
+        if state is not None:
+            self._handle(self._apply_finding(fanotify_finding(state, error, count)))
+
+    # ------------------------------------------------------------------ topology
+    def _read_topology(self) -> Topology:
+        from rowatch.udev import read_udev_info
+
+        try:
+            return build_topology(udev=read_udev_info())
+        except OSError as exc:
+            log.error("topology_error", error=str(exc))
+            return Topology()
+
+    def _start_watchers(self) -> None:
+        """Follow udev and mount-table changes; fanotify FS_ERROR where the kernel has it."""
+        from rowatch.udev import MountWatcher, UdevWatcher
+
+        for name, factory in (("udev", UdevWatcher), ("mounts", MountWatcher)):
+            try:
+                watcher = factory(self._topology_changed)
+                watcher.start()
+                self._watchers.append(watcher)
+            except (OSError, ImportError, RuntimeError) as exc:
+                log.warning("watcher_unavailable", watcher=name, error=str(exc))
+        if self.config.reconciler.fanotify:
+            from rowatch.fanotify import FsErrorWatcher, available
+
+            verdict = available()
+            if not verdict.available:
+                log.info("watcher_unavailable", watcher="fanotify", error=verdict.reason)
+                return
+            try:
+                self._fanotify = FsErrorWatcher(self._fs_error)
+                self._fanotify.start()
+            except OSError as exc:
+                self._fanotify = None
+                log.warning("watcher_unavailable", watcher="fanotify", error=str(exc))
+
+    def _topology_changed(self, *_: object) -> None:
+        """Debounce a burst of udev/mount events into one rebuild and one check."""
+        if self._topology_timer is not None:
+            self._topology_timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._topology_timer = loop.call_later(_TOPOLOGY_DEBOUNCE, self._rebuild_topology)
+
+    def _rebuild_topology(self) -> None:
+        self._topology_timer = None
+        self.topology = self._read_topology()
+        self.engine.update_topology(self.topology)
+        task = asyncio.get_running_loop().create_task(self._reconcile())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # ------------------------------------------------------------------ reload, status
+    def _reload(self) -> None:
+        """SIGHUP: read the configuration again; keep the old one if the new one is broken."""
+        self.notifier.reloading()
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error(
+                "config_reload_refused",
+                path=self.config_path,
+                errors=exc.lines,
+                hint="the previous configuration stays in force",
+            )
+            self.notifier.ready(self.status.line())
+            return
+        changed = changed_keys(self.config, new)
+        old_source = self.config.source
+        self.config = new
+        self.engine.config = new.engine.engine_config()
+        configure_logging(self.log_format or new.log.format, new.log.level)
+        if "reconciler.fstab" in changed:
+            self.reconciler = self._new_reconciler()
+        log.info("config_reloaded", path=self.config_path or "built-in default", changed=changed)
+        if new.source != old_source:
+            log.warning(
+                "config_reloaded",
+                path=self.config_path,
+                hint="[source] changes take effect at the next restart",
+            )
+        self.notifier.ready(self.status.line())
+
+    def _state_fell_back(self, where: str, why: str) -> None:
+        log.warning(
+            "state_fallback",
+            now=where,
+            reason=why,
+            hint="state is kept, but may not survive a reboot",
+        )
+        self.status.state_location = where
+
+    def _publish_status(self) -> None:
+        self.status.incidents = [
+            {k: v for k, v in self.engine.snapshot(i).items() if k != "events"}
+            for i in self.engine.open_incidents()
+        ]
+        if self.source is not None:
+            self.status.source = self.source.describe()
+        self.notifier.status(self.status.line())
+        runtime = Path(self.config.state.runtime_directory)
+        try:
+            runtime.mkdir(parents=True, exist_ok=True)
+            write_atomic(
+                runtime / STATUS_FILE,
+                json.dumps(self.status.to_json(), default=str).encode(),
+                mode=0o644,
+            )
+        except OSError as exc:
+            log.debug("status_write_failed", error=str(exc))
+
+    async def _watchdog(self, interval: float) -> None:
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(interval)
+
+
+def run(config_path: str | None, log_format: str | None = None) -> int:
+    """Load the configuration, set up logging and run the daemon until it is stopped."""
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(f"rowatch: {line}", flush=True)
+        return 78  # EX_CONFIG: systemd shows it as a configuration error
+    configure_logging(log_format or config.log.format, config.log.level)
+    return asyncio.run(Daemon(config, config_path, log_format).run())
+
+
+def read_status(runtime_directory: str) -> dict[str, Any] | None:
+    """The running daemon's status, or None when no daemon is running."""
+    try:
+        data = json.loads((Path(runtime_directory) / STATUS_FILE).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
+        return None
+    try:
+        os.kill(data["pid"], 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # running as another user: alive
+    return data

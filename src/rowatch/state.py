@@ -1,0 +1,160 @@
+"""What the daemon must remember across a restart, kept where it can still be written.
+
+The state directory may sit on the very filesystem that just went read-only. So every write
+is atomic (temporary file, fsync, rename, fsync of the directory) and, when the preferred
+directory refuses writes (read-only, full, gone), the store moves to the runtime directory
+(tmpfs under /run) and then to memory, and says so: the daemon keeps working either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+STATE_VERSION = 1
+STATE_FILE = "state.json"
+
+#: errnos that mean "this directory cannot take writes now": move on to the next one.
+_UNWRITABLE = frozenset(
+    {
+        errno.EROFS,
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EIO,
+        errno.ENOENT,
+        errno.ENOTDIR,
+    }
+)
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``data`` so a crash leaves the old or the new file, never half."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+@dataclass
+class State:
+    """The remembered facts: alerts already given this boot, and where the journal was."""
+
+    boot_id: str
+    alerted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    journal_cursor: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "boot_id": self.boot_id,
+            "alerted": self.alerted,
+            "journal_cursor": self.journal_cursor,
+        }
+
+    @classmethod
+    def from_json(cls, data: object, boot_id: str) -> State:
+        """Read a saved state; what belongs to another boot (or is malformed) is dropped."""
+        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+            return cls(boot_id)
+        cursor = data.get("journal_cursor")
+        state = cls(boot_id, journal_cursor=cursor if isinstance(cursor, str) else None)
+        alerted = data.get("alerted")
+        if data.get("boot_id") == boot_id and isinstance(alerted, dict):
+            state.alerted = {
+                k: v for k, v in alerted.items() if isinstance(k, str) and isinstance(v, dict)
+            }
+        return state
+
+
+def alert_key(boot_id: str, device: str | None, outcome: str | None) -> str:
+    """One alert per filesystem device and outcome per boot: a restart must not repeat it."""
+    return f"{boot_id}|{device or '?'}|{outcome or 'warning'}"
+
+
+class StateStore:
+    """Loads and saves :class:`State`, falling back from directory to directory to memory."""
+
+    def __init__(
+        self,
+        directories: list[Path],
+        boot_id: str,
+        on_fallback: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self._candidates = list(directories)
+        self._on_fallback = on_fallback or (lambda where, why: None)
+        self.location: Path | None = None  # None: memory only
+        self.state = State(boot_id)
+        self._load(boot_id)
+
+    def _load(self, boot_id: str) -> None:
+        for directory in self._candidates:
+            path = directory / STATE_FILE
+            try:
+                data = json.loads(path.read_bytes())
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError):
+                continue  # unreadable or corrupt: the other copies, or a fresh start
+            self.state = State.from_json(data, boot_id)
+            break
+        self.location = self._candidates[0] if self._candidates else None
+
+    def save(self) -> None:
+        """Write the state; on a directory that refuses, move to the next and say why."""
+        data = json.dumps(self.state.to_json(), sort_keys=True).encode()
+        while self.location is not None:
+            try:
+                self.location.mkdir(parents=True, exist_ok=True, mode=0o700)
+                write_atomic(self.location / STATE_FILE, data)
+                return
+            except OSError as exc:
+                if exc.errno not in _UNWRITABLE:
+                    raise
+                failed = self.location
+                index = self._candidates.index(failed)
+                self.location = (
+                    self._candidates[index + 1] if index + 1 < len(self._candidates) else None
+                )
+                self._on_fallback(
+                    str(self.location or "memory"), f"{failed}: {os.strerror(exc.errno or 0)}"
+                )
+
+    # ------------------------------------------------------------------ alerts
+    def already_alerted(self, key: str) -> bool:
+        return key in self.state.alerted
+
+    def mark_alerted(self, key: str, incident_id: str, wall: float) -> None:
+        self.state.alerted[key] = {"incident_id": incident_id, "at": wall}
+        self.save()
+
+    def forget(self, key_prefix: str) -> None:
+        """A filesystem recovered: a new failure of it is a new alert."""
+        for key in [k for k in self.state.alerted if k.startswith(key_prefix)]:
+            del self.state.alerted[key]
+        with contextlib.suppress(OSError):
+            self.save()
+
+    @property
+    def journal_cursor(self) -> str | None:
+        return self.state.journal_cursor
+
+    def set_journal_cursor(self, cursor: str) -> None:
+        self.state.journal_cursor = cursor
+        self.save()
