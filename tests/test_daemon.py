@@ -94,8 +94,10 @@ def test_journal_source_reports_the_same(tmp_path: Path) -> None:
         assert directory is not None, "tests/journald.py must say where the journal is"
         config = config_text(tmp_path, source="journal", extra=f'journal_directory = "{directory}"')
         with running_daemon(tmp_path, config) as daemon:
+            started = time.monotonic()
             ks.trigger_ext4_error(fs)
             event = read_only_for(daemon, fs)
+            assert float(event["_received"]) - started < 1.0  # type: ignore[arg-type]
             assert event["outcome"] == "read_only"
 
 

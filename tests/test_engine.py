@@ -499,3 +499,17 @@ def test_a_fresh_topology_keeps_what_only_the_log_taught() -> None:
     engine.update_topology(Topology([BlockDevice("sdb", "disk", "8:16")]))
     assert engine.topology.by_scsi("0:0:0:0") == "sda"
     assert engine.topology.get("sdb") is not None
+
+
+def test_usb_stick_pulled_out_is_a_warning_not_a_read_only_alert() -> None:
+    _, incidents, outputs = run("""
+        usb 1-1: USB disconnect, device number 4
+        sd 6:0:0:0: [sdb] tag#0 FAILED Result: hostbyte=DID_NO_CONNECT driverbyte=DRIVER_OK cmd_age=0s
+        blk_update_request: I/O error, dev sdb, sector 2048 op 0x0:(READ) flags 0x80700 phys_seg 1 prio class 0
+        Buffer I/O error on dev sdb1, logical block 0, async page read
+        FAT-fs (sdb1): Directory bread(block 32768) failed
+    """)
+    assert not changes(outputs, Transition.OUTCOME)
+    (incident,) = incidents
+    assert incident["outcome"] is None
+    assert incident["cause"]["code"] == "device_lost"
