@@ -560,7 +560,7 @@ class Daemon:
         configure_logging(self.log_format or new.log.format, new.log.level)
         if "reconciler.fstab" in changed:
             self.reconciler = self._new_reconciler()
-        log.info("config_reloaded", path=self.config_path or "built-in default", changed=changed)
+        log.info("config_reloaded", path=str(new.path or "built-in default"), changed=changed)
         if new.source != old_source:
             log.warning(
                 "config_reloaded",
