@@ -1034,3 +1034,16 @@ def test_documented_groups_are_the_module_docstring() -> None:
     documented = set(re.findall(r"^``(\w+)``", doc, flags=re.MULTILINE))
     documented |= {"driverbyte"}  # documented together with hostbyte
     assert documented == DOCUMENTED_GROUPS
+
+
+def test_docs_signatures_md_is_up_to_date() -> None:
+    """docs/signatures.md is generated from the table: it cannot drift from it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "gen_signature_docs.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--check"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
