@@ -62,6 +62,15 @@ _BACKLOG_GRACE = 3.0
 _TOPOLOGY_DEBOUNCE = 0.2
 
 
+def host_mountinfo() -> str:
+    """The mount table as the host sees it. Under systemd's ProtectSystem=strict the service's
+    own table shows every filesystem mounted read-only; PID 1's shows the real flags."""
+    for path in ("/proc/1/mountinfo", "/proc/self/mountinfo"):
+        if os.access(path, os.R_OK):
+            return path
+    return "/proc/self/mountinfo"
+
+
 def boot_id() -> str:
     """This boot's id: incidents and alerts are remembered per boot."""
     try:
@@ -493,7 +502,8 @@ class Daemon:
         from rowatch.udev import read_udev_info
 
         try:
-            return build_topology(udev=read_udev_info())
+            mountinfo = Path(host_mountinfo()).read_text(encoding="utf-8", errors="surrogateescape")
+            return build_topology(mountinfo=mountinfo, udev=read_udev_info())
         except OSError as exc:
             log.error("topology_error", error=str(exc))
             return Topology()
