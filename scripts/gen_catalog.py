@@ -44,6 +44,53 @@ _INCIDENT_HISTORY = "$ journalctl -u rowatch -o verbose ROWATCH_INCIDENT=@ROWATC
 #: Event name -> paragraphs after the description. "What to do" paragraphs start with "- ",
 #: a command to type with "$ " (never wrapped).
 DETAILS: dict[str, tuple[str, ...]] = {
+    "outbox_fallback": (
+        "The directory that keeps undelivered alerts (state.directory/outbox) refused a write: "
+        "read-only, full or failing. This is expected when rowatch's own state lives on the "
+        "filesystem that just failed. Alerts are kept in the runtime directory (tmpfs) or, if "
+        "that fails too, in memory, and still delivered; kept in memory they do not survive a "
+        "restart.",
+        "- Repair the filesystem of state.directory; rowatch moves back on its next start.",
+    ),
+    "outbox_dropped": (
+        "An alert destination was unreachable for long enough that its outbox filled up "
+        "(alerts.outbox_max). Updates go first; a dropped read-only alert is logged at error "
+        "level.",
+        "- Find out why the destination refuses (the alert_failed entries say), then raise "
+        "alerts.outbox_max if outages of this length are normal.",
+    ),
+    "outbox_corrupt": (
+        "A file in the outbox could not be read back (a crash mid-write on a failing disk). It "
+        "was renamed with a .corrupt suffix so it is kept for inspection and never retried.",
+        "- Nothing to do unless it repeats; then check the disk holding state.directory.",
+    ),
+    "outbox_unreadable": (
+        "rowatch could not list an outbox directory at start; alerts kept there from before a "
+        "restart cannot be sent.",
+        "- Check the permissions and the disk of state.directory and runtime_directory.",
+    ),
+    "outbox_resumed": (
+        "Alerts that were not delivered before rowatch stopped are being sent now, once each.",
+        "- Nothing to do.",
+    ),
+    "alerts_left": (
+        "rowatch stopped with alerts still undelivered after shutdown.drain_timeout. They are "
+        "kept in the outbox and sent when rowatch starts again.",
+        "- Start rowatch again, or check why the destination did not answer.",
+    ),
+    "sink_close_failed": (
+        "Closing an alert destination raised an error at stop or reload.",
+        "- Nothing to do unless it repeats.",
+    ),
+    "dispatch_error": (
+        "An unexpected error stopped the delivery of one alert; rowatch retries it.",
+        "- Report it with the entry's fields: it is a bug.",
+    ),
+    "email_recipients_refused": (
+        "The relay accepted the alert for some recipients and refused others (5xx). The "
+        "refused ones did not get it and are not retried.",
+        "- Fix smtp.mail_to or the relay's recipient policy; rowatch test-alert checks.",
+    ),
     "daemon_started": (
         "rowatch now follows the kernel log (/dev/kmsg, or the kernel's messages in the "
         "journal) and checks the mount table every reconciler.interval. With "

@@ -141,8 +141,8 @@ class Daemon:
 
 
 @contextlib.contextmanager
-def running_daemon(workdir: Path, config: str) -> Iterator[Daemon]:
-    daemon = Daemon(workdir, config)
+def running_daemon(workdir: Path, config: str, *args: str) -> Iterator[Daemon]:
+    daemon = Daemon(workdir, config, extra_args=args)
     try:
         daemon.wait_ready()
         yield daemon

@@ -95,6 +95,46 @@ def _replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_email_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("e-mail (instead of [smtp] in the configuration file)")
+    group.add_argument(
+        "--smtp",
+        metavar="URL",
+        help="relay to send alerts through: smtp://host[:port] (plain), "
+        "smtp+starttls://[user@]host[:port], smtps://[user@]host[:port]",
+    )
+    group.add_argument(
+        "--smtp-password-file",
+        metavar="FILE",
+        help="file holding the SMTP password (readable only by its owner)",
+    )
+    group.add_argument("--mail-from", metavar="ADDR", help="sender address")
+    group.add_argument(
+        "--mail-to", metavar="ADDR", action="append", help="recipient (repeat for several)"
+    )
+
+
+def _email_from_args(args: argparse.Namespace, command: str) -> tuple[object, int | None]:
+    """E-mail settings from --smtp and friends: (settings or None, exit code on error)."""
+    if not args.smtp:
+        if args.mail_to or args.mail_from or args.smtp_password_file:
+            print(
+                f"rowatch {command}: --mail-to/--mail-from/--smtp-password-file need --smtp",
+                file=sys.stderr,
+            )
+            return None, EXIT_USAGE
+        return None, None
+    from rowatch.smtp_url import SmtpSettingsError, smtp_settings_from_args
+
+    try:
+        return smtp_settings_from_args(
+            args.smtp, args.smtp_password_file, args.mail_from, args.mail_to
+        ), None
+    except SmtpSettingsError as exc:
+        print(f"rowatch {command}: {exc}", file=sys.stderr)
+        return None, EXIT_USAGE
+
+
 def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = commands.add_parser(
         "run",
@@ -112,13 +152,88 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "per line), console (readable); auto picks journal under systemd, "
         "console on a terminal, json otherwise",
     )
+    _add_email_options(run)
     run.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from rowatch.daemon import run
+    from rowatch.smtp_url import EmailSettings
 
-    return run(args.config, args.log_format)
+    email, error = _email_from_args(args, "run")
+    if error is not None:
+        return error
+    assert email is None or isinstance(email, EmailSettings)
+    return run(args.config, args.log_format, email)
+
+
+def _add_test_alert(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    test = commands.add_parser(
+        "test-alert",
+        help="send a test alert through every configured destination and report each result",
+        description="Send one test message through the log and every configured destination "
+        "(like smartd -M test and mdadm --monitor --test), directly, without the outbox, and "
+        f"report each result. Exit 0 when every destination took it, {EXIT_FAILURE} otherwise.",
+    )
+    test.add_argument("--config", metavar="FILE", help=_CONFIG_HELP)
+    _add_email_options(test)
+    test.set_defaults(handler=_test_alert)
+
+
+def _test_alert(args: argparse.Namespace) -> int:
+    import asyncio
+    import socket
+    import time
+    import uuid
+
+    from rowatch.alert import Alert, AlertKind
+    from rowatch.config import ConfigError, load_config
+    from rowatch.daemon import build_sinks
+    from rowatch.logsetup import configure as configure_logging
+    from rowatch.sinks import SinkError
+    from rowatch.smtp_url import EmailSettings, SmtpSettingsError
+
+    email, error = _email_from_args(args, "test-alert")
+    if error is not None:
+        return error
+    assert email is None or isinstance(email, EmailSettings)
+    try:
+        config = load_config(args.config)
+        sinks = build_sinks(config, email)
+    except ConfigError as exc:
+        print("\n".join(exc.lines), file=sys.stderr)
+        return EXIT_CONFIG
+    except SmtpSettingsError as exc:
+        print(f"rowatch test-alert: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging("console" if sys.stderr.isatty() else "json", "warning")
+    host = socket.gethostname()
+    alert = Alert(
+        id=f"test-{uuid.uuid4().hex[:12]}",
+        kind=AlertKind.TEST,
+        host=host,
+        fqdn=socket.getfqdn(),
+        created=time.time(),
+    )
+
+    async def send_all() -> int:
+        failed = 0
+        for sink in sinks:
+            try:
+                await asyncio.wait_for(sink.send(alert), 120)
+                print(f"{sink.name}: sent")
+            except SinkError as exc:
+                failed += 1
+                kind = "temporary" if exc.temporary else "permanent"
+                print(f"{sink.name}: FAILED ({kind}): {exc}")
+            except TimeoutError:
+                failed += 1
+                print(f"{sink.name}: FAILED: no answer within 120 s")
+            finally:
+                await sink.close()
+        return failed
+
+    return EXIT_FAILURE if asyncio.run(send_all()) else EXIT_OK
 
 
 def _add_check_config(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -247,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_topology(commands)
     _add_check_config(commands)
     _add_status(commands)
+    _add_test_alert(commands)
     return parser
 
 

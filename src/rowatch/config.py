@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import math
 import os
 import re
@@ -31,12 +32,25 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from rowatch.engine import EngineConfig
+from rowatch.flood import FloodConfig
+from rowatch.smtp_url import (
+    DEFAULT_PORTS,
+    DEFAULT_TIMEOUT,
+    EmailSettings,
+    Security,
+    SmtpSettings,
+    SmtpSettingsError,
+    check_address,
+    check_smtp,
+    email_settings,
+    parse_smtp_url,
+    stat_password_file,
+)
 
 DEFAULT_PATH = "/etc/rowatch/rowatch.toml"
 
 #: Sections a later version of rowatch adds; named here only for a clearer error.
 PLANNED_SECTIONS: Mapping[str, str] = {
-    "smtp": "email alerts",
     "webhook": "webhook alerts",
     "alertmanager": "Alertmanager alerts",
     "exec": "alert commands",
@@ -646,6 +660,62 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AlertsConfig:
+    """``[alerts]``: which incident changes become messages, and how many."""
+
+    update_interval: Annotated[
+        float,
+        Setting(
+            Duration(minimum=60.0, zero_disables=True),
+            "At most one update per incident this often, summarising the evidence that arrived "
+            "since its last message; none when nothing new arrived. `0`: no updates.",
+        ),
+    ] = 900.0
+    digest_threshold: Annotated[
+        int,
+        Setting(
+            Integer(minimum=1),
+            "Warnings (opened, update, closed) sent individually per `digest_window`; more in "
+            "the same window (a SAN outage) are folded into one digest. Read-only alerts are "
+            "always sent individually, at once.",
+        ),
+    ] = 5
+    digest_window: Annotated[
+        float,
+        Setting(
+            Duration(minimum=1.0),
+            "The window of `digest_threshold`; a digest goes out this long after the first "
+            "warning folded into it.",
+        ),
+    ] = 60.0
+    send_closed: Annotated[
+        bool,
+        Setting(
+            Boolean(),
+            "Also send a message when a warning incident closes (no new errors for "
+            "`engine.quiet_period`).",
+        ),
+    ] = False
+    outbox_max: Annotated[
+        int,
+        Setting(
+            Integer(minimum=10, maximum=100_000),
+            "Undelivered alerts kept per destination while it is unreachable; beyond this the "
+            "oldest updates are dropped first, read-only alerts last (and logged).",
+        ),
+    ] = 1000
+
+    def flood_config(self) -> FloodConfig:
+        """The :class:`~rowatch.flood.FloodConfig` for these settings."""
+        return FloodConfig(
+            update_interval=self.update_interval,
+            digest_threshold=self.digest_threshold,
+            digest_window=self.digest_window,
+            send_closed=self.send_closed,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ShutdownConfig:
     """``[shutdown]``: stopping the daemon."""
 
@@ -653,6 +723,219 @@ class ShutdownConfig:
         float,
         Setting(Duration(), "On stop (SIGTERM), how long to wait for alerts still being sent."),
     ] = 10.0
+
+
+# ------------------------------------------------------------------------ configuration
+class EmailAddress(String):
+    """``user@example.com`` or ``Name <user@example.com>``."""
+
+    kind = "e-mail address"
+
+    def parse(self, raw: object) -> str:
+        value = super().parse(raw)
+        reason = check_address(value)
+        if reason:
+            raise InvalidValue(reason)
+        return value
+
+
+class EmailAddresses(_StringArray):
+    kind = "array of e-mail addresses"
+
+    def check(self, item: str) -> str | None:
+        return check_address(item)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmtpConfig:
+    """``[smtp]``: e-mail alerts through an SMTP relay. Off unless ``url`` or ``host``."""
+
+    url: Annotated[
+        str | None,
+        Setting(
+            String(),
+            "The relay as a URL, like `--smtp`: `smtp://host[:port]` (plain, port 25), "
+            "`smtp+starttls://` (STARTTLS required, 587), `smtps://` (TLS, 465), with an "
+            "optional `user@` before the host. Never a password. Instead of `host`, `port`, "
+            "`tls` and `user`.",
+        ),
+    ] = None
+    host: Annotated[
+        str | None,
+        Setting(
+            String(),
+            "The relay (smarthost) to send through. Not set, and no `url`: no e-mail alerts.",
+        ),
+    ] = None
+    port: Annotated[
+        int | None,
+        Setting(
+            Integer(minimum=1, maximum=65535),
+            "The relay's port. Not set: 25, 587 or 465 as `tls` says.",
+        ),
+    ] = None
+    tls: Annotated[
+        str | None,
+        Setting(
+            Choice("none", "starttls", "tls"),
+            "`starttls`: STARTTLS, required; `tls`: TLS from the first byte (SMTPS); `none`: "
+            "plain SMTP. Not set: `starttls`.",
+        ),
+    ] = None
+    user: Annotated[
+        str | None, Setting(String(), "Log in (SMTP AUTH) as this user; needs `password_file`.")
+    ] = None
+    password_file: Annotated[
+        str | None,
+        Setting(
+            AbsolutePath(),
+            "File holding the password on its first line; must belong to root and be "
+            "readable by nobody else (`chmod 600`).",
+        ),
+    ] = None
+    mail_from: Annotated[
+        str | None,
+        Setting(
+            EmailAddress(),
+            'Sender: `"rowatch@example.com"` or `"Name <rowatch@example.com>"`. Required '
+            "with `url` or `host`.",
+        ),
+    ] = None
+    mail_to: Annotated[
+        tuple[str, ...],
+        Setting(EmailAddresses(), "Recipients. Required with `url` or `host`."),
+    ] = ()
+    timeout: Annotated[
+        float,
+        Setting(
+            Duration(minimum=1.0),
+            "How long one delivery may take, from connecting to the relay's last reply.",
+        ),
+    ] = DEFAULT_TIMEOUT
+    tls_verify: Annotated[
+        bool,
+        Setting(
+            Boolean(),
+            "Check the relay's certificate and name. `false` only for a test relay: anyone "
+            "on the path could read the alerts and the password.",
+        ),
+    ] = True
+    ca_file: Annotated[
+        str | None,
+        Setting(
+            AbsolutePath(),
+            "Trust only this CA bundle (PEM) for the relay, e.g. a private CA; not set: the "
+            "system's CAs.",
+        ),
+    ] = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.url is not None or self.host is not None
+
+    def validate(self) -> list[tuple[str, str]]:
+        """Checks across keys, for the configuration loader."""
+        problems: list[tuple[str, str]] = []
+        if not self.enabled:
+            others = [
+                key
+                for key in ("port", "tls", "user", "password_file", "mail_from", "ca_file")
+                if getattr(self, key) is not None
+            ] + (["mail_to"] if self.mail_to else [])
+            if others:
+                problems.append(
+                    ("host", f"required for e-mail alerts (or url): {', '.join(others)} set")
+                )
+            return problems
+        if self.url is not None and self.host is not None:
+            problems.append(("url", "give either url or host, not both"))
+            return problems
+        if self.url is not None:
+            for key in ("port", "tls", "user"):
+                if getattr(self, key) is not None:
+                    problems.append((key, f"not with url: the URL gives the {key}"))
+        if self.mail_from is None:
+            problems.append(("mail_from", "required key is missing: the sender address"))
+        if not self.mail_to:
+            problems.append(("mail_to", "required key is missing: at least one recipient"))
+        try:
+            smtp = self.smtp_settings()
+        except SmtpSettingsError as exc:
+            problems.append(("url" if self.url is not None else "host", str(exc)))
+            return problems
+        if smtp.username is not None and self.password_file is None:
+            problems.append(("password_file", f"required with user {smtp.username!r}"))
+        if self.password_file is not None:
+            if smtp.username is None:
+                problems.append(("password_file", "needs a user to log in as"))
+            try:
+                stat_password_file(self.password_file)
+            except SmtpSettingsError as exc:
+                problems.append(("password_file", str(exc)))
+        try:
+            check_smtp(smtp)
+        except SmtpSettingsError as exc:
+            key = "ca_file" if "CA file" in str(exc) else "user"
+            problems.append((key, str(exc)))
+        return problems
+
+    def smtp_settings(self) -> SmtpSettings:
+        """The relay settings, without the password. Raises :class:`SmtpSettingsError`."""
+        if self.url is not None:
+            smtp = parse_smtp_url(self.url)
+        elif self.host is not None:
+            security = Security(self.tls or "starttls")
+            smtp = parse_smtp_url(f"smtp://{_host_literal(self.host)}")
+            smtp = SmtpSettings(
+                smtp.host, self.port or DEFAULT_PORTS[security], security, self.user
+            )
+        else:
+            raise SmtpSettingsError("e-mail alerts are off: set url or host")
+        return SmtpSettings(
+            smtp.host,
+            smtp.port,
+            smtp.security,
+            smtp.username,
+            None,
+            self.tls_verify,
+            self.ca_file,
+        )
+
+    def email_settings(self) -> EmailSettings | None:
+        """Everything the sink needs, with the password read from ``password_file``; None
+        when e-mail is off. Raises :class:`SmtpSettingsError` naming the key to fix."""
+        if not self.enabled:
+            return None
+        try:
+            return email_settings(
+                self.smtp_settings(),
+                password_file=self.password_file,
+                mail_from=self.mail_from,
+                mail_to=self.mail_to,
+                timeout=self.timeout,
+                names={
+                    "password_file": "smtp.password_file",
+                    "mail_from": "smtp.mail_from",
+                    "mail_to": "smtp.mail_to",
+                },
+            )
+        except SmtpSettingsError as exc:
+            text = str(exc)
+            raise SmtpSettingsError(text if text.startswith("smtp.") else f"smtp: {text}") from None
+
+
+def _host_literal(host: str) -> str:
+    """``host`` as it goes into a URL; a port or user in it is an error, not a surprise."""
+    try:
+        return f"[{ipaddress.IPv6Address(host.strip('[]'))}]"
+    except ValueError:
+        pass
+    if any(c in host for c in ":@/?#[]"):
+        raise SmtpSettingsError(
+            "host must be a host name or address: the port goes in port, the user in user "
+            f"(got {host[:80]!r})"
+        )
+    return host
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -674,6 +957,12 @@ class Config:
     log: Annotated[LogConfig, Section("The daemon's own log.")] = field(default_factory=LogConfig)
     shutdown: Annotated[ShutdownConfig, Section("Stopping the daemon.")] = field(
         default_factory=ShutdownConfig
+    )
+    smtp: Annotated[SmtpConfig, Section("E-mail alerts through an SMTP relay.")] = field(
+        default_factory=SmtpConfig
+    )
+    alerts: Annotated[AlertsConfig, Section("Which incident changes become messages.")] = field(
+        default_factory=AlertsConfig
     )
     #: The file this came from; None for the built-in default. Not part of equality.
     path: str | None = field(default=None, compare=False)

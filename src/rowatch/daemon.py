@@ -27,8 +27,11 @@ from typing import Any
 import structlog
 
 from rowatch import __version__
+from rowatch.alert import Alert
 from rowatch.config import Config, ConfigError, changed_keys, load_config
+from rowatch.dispatch import Dispatcher
 from rowatch.engine import Engine, Output, Rejected
+from rowatch.flood import FloodControl
 from rowatch.incident import IncidentChange, Transition
 from rowatch.logsetup import configure as configure_logging
 from rowatch.messages import TRANSITION_EVENTS
@@ -43,6 +46,8 @@ from rowatch.reconcile import (
 )
 from rowatch.records import KernelRecord
 from rowatch.report import headline
+from rowatch.sinks import LogSink, Sink
+from rowatch.smtp_url import EmailSettings, SmtpSettingsError
 from rowatch.sources import Source, SourceError
 from rowatch.state import StateStore, alert_key, write_atomic
 from rowatch.sysfs import build_topology
@@ -119,6 +124,7 @@ class Status:
     incidents: list[dict[str, Any]] = field(default_factory=list)
     rejected: int = 0
     state_location: str = "memory"
+    alerts: dict[str, Any] = field(default_factory=dict)
 
     def line(self) -> str:
         """The one-line STATUS= summary ``systemctl status`` shows."""
@@ -136,13 +142,30 @@ class Daemon:
     """One running rowatch: source, engine, reconciler, watchers, state and status."""
 
     def __init__(
-        self, config: Config, config_path: str | None, log_format: str | None = None
+        self,
+        config: Config,
+        config_path: str | None,
+        log_format: str | None = None,
+        *,
+        email: EmailSettings | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
         self.log_format = log_format  # a --log-format given on the command line wins
         self.boot_id = boot_id()
         self.hostname = socket.gethostname()
+        self.fqdn = self.hostname  # resolved in run(), with a time limit: DNS may hang
+        self.email = email  # from the command line (--smtp); [smtp] otherwise
+        self.flood = FloodControl(self.hostname, self.fqdn, config.alerts.flood_config())
+        self.dispatcher = Dispatcher(
+            build_sinks(config, email),
+            [
+                Path(config.state.directory) / "outbox",
+                Path(config.state.runtime_directory) / "outbox",
+            ],
+            max_pending=config.alerts.outbox_max,
+        )
+        self._flood_wake = asyncio.Event()
         self.notifier = Notifier()
         self.status = Status()
         self.state = StateStore(
@@ -161,7 +184,7 @@ class Daemon:
         self._held: dict[str, IncidentChange] = {}
         self._states: dict[str, FsState] = {}
         self._stopping = asyncio.Event()
-        self._alerts: asyncio.Queue[IncidentChange] = asyncio.Queue()
+        self._changes: list[IncidentChange] = []  # alertable changes of the current batch
         self._rejected_since_log = 0
         self._rejected_logged_at = -_REJECTED_LOG_INTERVAL
         self._other_boot_records = 0
@@ -178,11 +201,17 @@ class Daemon:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload)
+        with contextlib.suppress(TimeoutError, OSError):
+            self.fqdn = await asyncio.wait_for(asyncio.to_thread(socket.getfqdn), 2.0)
+        self.flood = FloodControl(self.hostname, self.fqdn, self.config.alerts.flood_config())
+        # Alerts left in the outbox before a restart go out first.
+        await self.dispatcher.start()
         try:
             self.source = await self._open_source()
         except SourceError as exc:
             log.error("source_error", error=str(exc))
             self.notifier.stopping(f"cannot read the kernel log: {exc}")
+            await self.dispatcher.close()
             return 1
         self._start_watchers()
         await self._reconcile()
@@ -200,7 +229,7 @@ class Daemon:
         self.notifier.ready(self.status.line())
         tasks = [
             asyncio.create_task(self._consume(self.source), name="source"),
-            asyncio.create_task(self._deliver_alerts(), name="alerts"),
+            asyncio.create_task(self._flood_timer(), name="alerts"),
             asyncio.create_task(self._reconcile_timer(), name="reconciler"),
         ]
         interval = self.notifier.watchdog_interval()
@@ -218,21 +247,18 @@ class Daemon:
         """Stop reading, give pending alerts a bounded time to go out, then leave."""
         self.notifier.stopping()
         self._end_backlog()
-        log.info("daemon_stopping", pending_alerts=self._alerts.qsize())
+        log.info("daemon_stopping", pending_alerts=self.dispatcher.pending())
         for task in tasks:
-            if task.get_name() != "alerts":
-                task.cancel()
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self.source is not None:
             self.source.close()
         for watcher in [*self._watchers, self._fanotify]:
             if watcher is not None:
                 with contextlib.suppress(Exception):
                     watcher.close()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._alerts.join(), self.config.shutdown.drain_timeout)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.dispatcher.drain(self.config.shutdown.drain_timeout)
+        await self.dispatcher.close()
         with contextlib.suppress(OSError):
             (Path(self.config.state.runtime_directory) / STATUS_FILE).unlink()
 
@@ -309,6 +335,7 @@ class Daemon:
                 changed = True
             elif isinstance(output, Rejected):
                 self._note_rejected(output)
+        self._send_changes()
         if changed:
             self._publish_status()
 
@@ -355,6 +382,8 @@ class Daemon:
             return
         if change.transition in (Transition.MERGED, Transition.CLOSED):
             self._held.pop(change.incident_id, None)
+            if not self._in_backlog:
+                self._changes.append(change)  # flood control stops following it
             return
         if self._in_backlog:
             self._held[change.incident_id] = change  # the latest word on it wins
@@ -371,6 +400,7 @@ class Daemon:
             if incident_id in open_ids:
                 self._queue_alert(change)
         self._held.clear()
+        self._send_changes()
 
     def _queue_alert(self, change: IncidentChange) -> None:
         snapshot = change.snapshot
@@ -385,21 +415,36 @@ class Daemon:
                 )
                 return
             self.state.mark_alerted(key, snapshot["id"], time.time())
-        self._alerts.put_nowait(change)
+        self._changes.append(change)
 
-    async def _deliver_alerts(self) -> None:
-        """Hand alerts to the sinks. The built-in default sink is this log itself."""
+    def _send_changes(self) -> None:
+        """One batch of changes through flood control, and what it lets out to the sinks."""
+        if not self._changes:
+            return
+        changes, self._changes = self._changes, []
+        self._submit(self.flood.feed(changes, time.time()))
+        self._flood_wake.set()
+
+    def _submit(self, alerts: Iterable[Alert]) -> None:
+        for alert in alerts:
+            self.dispatcher.submit(alert)
+
+    async def _flood_timer(self) -> None:
+        """Updates and digests fall due with time, not with records: wake for them."""
         while True:
-            change = await self._alerts.get()
-            try:
-                log.info(
-                    "alert_sent",
-                    sink="log",
-                    transition=change.transition.value,
-                    **incident_fields(change.snapshot),
-                )
-            finally:
-                self._alerts.task_done()
+            deadline = self.flood.next_deadline()
+            self._flood_wake.clear()
+            timeout = None if deadline is None else max(0.0, deadline - time.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flood_wake.wait(), timeout)
+            if deadline is not None and time.time() >= deadline:
+                self._submit(self.flood.tick(time.time(), self._current_snapshot))
+
+    def _current_snapshot(self, incident_id: str) -> dict[str, Any] | None:
+        for incident in self.engine.open_incidents():
+            if incident.id == incident_id:
+                return self.engine.snapshot(incident)
+        return None
 
     # ------------------------------------------------------------------ ground truth
     async def _reconcile_timer(self) -> None:
@@ -565,12 +610,20 @@ class Daemon:
             return
         changed = changed_keys(self.config, new)
         old_source = self.config.source
+        old_smtp = self.config.smtp
         self.config = new
         self.engine.config = new.engine.engine_config()
+        self.flood.config = new.alerts.flood_config()
         configure_logging(self.log_format or new.log.format, new.log.level)
         if "reconciler.fstab" in changed:
             self.reconciler = self._new_reconciler()
         log.info("config_reloaded", path=str(new.path or "built-in default"), changed=changed)
+        if new.smtp != old_smtp:
+            log.warning(
+                "config_reloaded",
+                path=self.config_path,
+                hint="[smtp] changes take effect at the next restart",
+            )
         if new.source != old_source:
             log.warning(
                 "config_reloaded",
@@ -595,6 +648,10 @@ class Daemon:
         ]
         if self.source is not None:
             self.status.source = self.source.describe()
+        self.status.alerts = {
+            "pending": self.dispatcher.pending(),
+            "location": self.dispatcher.location,
+        }
         self.notifier.status(self.status.line())
         runtime = Path(self.config.state.runtime_directory)
         try:
@@ -613,16 +670,41 @@ class Daemon:
             await asyncio.sleep(interval)
 
 
-def run(config_path: str | None, log_format: str | None = None) -> int:
+def build_sinks(config: Config, email: EmailSettings | None = None) -> list[Sink]:
+    """The log (always) and every configured destination. ``email`` (from ``--smtp``)
+    replaces ``[smtp]``. Raises SmtpSettingsError naming what to fix."""
+    sinks: list[Sink] = [LogSink()]
+    email = email or config.smtp.email_settings()
+    if email is not None:
+        from rowatch.sinks.email import EmailSink
+
+        sinks.append(EmailSink.from_settings(email))
+    return sinks
+
+
+def run(
+    config_path: str | None, log_format: str | None = None, email: EmailSettings | None = None
+) -> int:
     """Load the configuration, set up logging and run the daemon until it is stopped."""
     try:
         config = load_config(config_path)
+        build_sinks(config, email)  # a broken [smtp] is a configuration error, now
     except ConfigError as exc:
         for line in exc.lines:
             print(f"rowatch: {line}", flush=True)
         return 78  # EX_CONFIG: systemd shows it as a configuration error
+    except SmtpSettingsError as exc:
+        print(f"rowatch: {exc}", flush=True)
+        return 78
     configure_logging(log_format or config.log.format, config.log.level)
-    return asyncio.run(Daemon(config, config_path, log_format).run())
+    return asyncio.run(_run_daemon(config, config_path, log_format, email))
+
+
+async def _run_daemon(
+    config: Config, config_path: str | None, log_format: str | None, email: EmailSettings | None
+) -> int:
+    # Made inside the running loop: its asyncio objects belong to this loop.
+    return await Daemon(config, config_path, log_format, email=email).run()
 
 
 def read_status(runtime_directory: str) -> dict[str, Any] | None:

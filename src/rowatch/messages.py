@@ -128,7 +128,54 @@ _TABLE: dict[str, Message] = {
     "alert_failed": Message(
         "9ececb5ebfc045cba405a6282c4cadaa",
         "Alert failed",
-        "An alert about an incident could not be delivered; rowatch retries.",
+        "An alert could not be delivered; rowatch retries with backoff, or, when the "
+        "destination refused it for good, keeps it as a dead letter.",
+    ),
+    "outbox_fallback": Message(
+        "3edab84cc44d4ad0869c38eb0889dfaf",
+        "Alerts kept elsewhere",
+        "The outbox directory refused writes; undelivered alerts are now kept in the runtime "
+        "directory or in memory.",
+    ),
+    "outbox_dropped": Message(
+        "8608dae3e4c94b91b614fb1c7cc6ab98",
+        "Alert dropped",
+        "A destination's outbox was full; the oldest update was dropped (read-only alerts last).",
+    ),
+    "outbox_corrupt": Message(
+        "3696d58eb02f40609e9819519e7fb06b",
+        "Outbox file moved aside",
+        "An outbox file could not be read and was renamed .corrupt.",
+    ),
+    "outbox_unreadable": Message(
+        "4c78114e83eb40279de813339d351938",
+        "Outbox unreadable",
+        "An outbox directory could not be read.",
+    ),
+    "outbox_resumed": Message(
+        "30d70724efd44c12a3f2ba8836da8598",
+        "Alerts resumed",
+        "Alerts left undelivered before a restart are being sent.",
+    ),
+    "alerts_left": Message(
+        "15acf59244e34d6296ea34cd9e57657b",
+        "Alerts left at stop",
+        "Alerts were still undelivered when rowatch stopped; they go out at the next start.",
+    ),
+    "sink_close_failed": Message(
+        "3c9189d036ee45ad8f4322731f569426",
+        "Destination close failed",
+        "Closing an alert destination failed.",
+    ),
+    "dispatch_error": Message(
+        "ea7473df38e842e5bdb7b45869b00022",
+        "Alert delivery error",
+        "An unexpected error in an alert destination's worker.",
+    ),
+    "email_recipients_refused": Message(
+        "5b0a7d51c2e94f3a9f1e6d7c8b2a4e10",
+        "Recipients refused",
+        "The relay refused some recipients of an alert; the others got it.",
     ),
     "state_fallback": Message(
         "8c2c8c900875439fadc6462f100abdfe",

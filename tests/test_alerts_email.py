@@ -1,0 +1,100 @@
+"""Alerts by e-mail from the running daemon, to a real SMTP server on loopback.
+
+The filesystem fails for real (trigger_fs_error); the relay is aiosmtpd. Root only.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+import kernel_scenarios as ks
+from daemon_harness import config_text, running_daemon
+
+pytest.importorskip("aiosmtpd", reason="aiosmtpd is in the [test] extra")
+from smtp_server import SmtpTestServer
+
+pytestmark = pytest.mark.root
+
+MAIL = ("--mail-to", "oncall@example.test", "--mail-from", "rowatch@example.test")
+
+
+def read_only_mails(server: SmtpTestServer, fs: ks.LoopFilesystem) -> list[object]:
+    return [
+        r
+        for r in server.received
+        if "remounted read-only" in str(r.message["Subject"])
+        and str(fs.mountpoint) in str(r.message["Subject"])
+    ]
+
+
+def wait_for_mails(
+    server: SmtpTestServer, fs: ks.LoopFilesystem, timeout: float = 15.0
+) -> list[object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = read_only_mails(server, fs)
+        if found:
+            time.sleep(0.5)  # a duplicate would come right behind
+            return read_only_mails(server, fs)
+        time.sleep(0.05)
+    raise AssertionError(f"no read-only mail; server got {len(server.received)} messages")
+
+
+def test_read_only_alert_arrives_once_with_evidence_and_cause(tmp_path: Path) -> None:
+    with (
+        SmtpTestServer() as server,
+        ks.loop_filesystem("ext4") as fs,
+        running_daemon(tmp_path, config_text(tmp_path), "--smtp", server.url(), *MAIL),
+    ):
+        ks.trigger_ext4_error(fs)
+        (mail,) = wait_for_mails(server, fs)
+        message = mail.message  # type: ignore[attr-defined]
+        body = message.get_body(("plain",)).get_content()
+        assert f"({fs.loop}, ext4) remounted read-only" in message["Subject"]
+        assert "\n" not in message["Subject"]
+        assert message["Message-ID"]
+        assert "Remounting filesystem read-only" in body
+        assert "trigger_fs_error" in body  # the decoded cause
+        assert mail.rcpt_tos == ["oncall@example.test"]  # type: ignore[attr-defined]
+
+
+def test_relay_down_and_daemon_restarted_alert_arrives_once_when_it_is_back(tmp_path: Path) -> None:
+    server = SmtpTestServer()  # its port is chosen, but nothing listens yet
+    config = config_text(tmp_path, backlog=True)
+    with ks.loop_filesystem("ext4") as fs:
+        with running_daemon(tmp_path, config, "--smtp", server.url(), *MAIL) as first:
+            ks.trigger_ext4_error(fs)
+            first.wait_for(
+                lambda e: e.get("event") == "alert_failed",
+                10.0,
+                what="alert_failed while the relay is down",
+            )
+        # The restarted daemon sends what its outbox kept, and reads the same kernel
+        # records again without making a second alert of them.
+        with server, running_daemon(tmp_path, config, "--smtp", server.url(), *MAIL):
+            mails = wait_for_mails(server, fs, timeout=20.0)
+            time.sleep(1.0)
+            assert len(read_only_mails(server, fs)) == len(mails) == 1
+
+
+def test_alert_arrives_when_the_state_directory_is_the_filesystem_that_failed(
+    tmp_path: Path,
+) -> None:
+    with SmtpTestServer() as server, ks.loop_filesystem("ext4") as fs:
+        state = fs.mountpoint / "rowatch-state"
+        config = (
+            f'[source]\nbacklog = false\n[state]\ndirectory = "{state}"\n'
+            f'runtime_directory = "{tmp_path}/run"\n[reconciler]\ninterval = "1s"\n'
+        )
+        with running_daemon(tmp_path, config, "--smtp", server.url(), *MAIL) as daemon:
+            ks.trigger_ext4_error(fs)
+            assert len(wait_for_mails(server, fs)) == 1
+            assert fs.write_errno() is not None  # the state directory is read-only for real
+            daemon.wait_for(
+                lambda e: e.get("event") in ("outbox_fallback", "state_fallback"),
+                5.0,
+                what="a fallback from the read-only state directory",
+            )
