@@ -92,7 +92,7 @@ wait_for() {  # what, then a command that succeeds when ready
 
 # ------------------------------------------------------------------------------ 1. filesystem
 step "1. a loop-backed ext4, mounted with errors=remount-ro"
-mkdir -p "$WORK/data" "$WORK/state" "$WORK/run" "$WORK/Maildir"
+mkdir -p "$WORK/data" "$WORK/state" "$WORK/run"
 truncate -s 64M "$WORK/disk.img"
 mkfs.ext4 -q -F -L rowatch-demo "$WORK/disk.img"
 LOOP=$(losetup --find --show "$WORK/disk.img")
@@ -128,18 +128,10 @@ runtime_directory = "$WORK/run"
 [log]
 format = "console"
 EOF
-run_args=(run --config "$WORK/rowatch.toml")
-MAIL=0
-if "${RW[@]}" run --help 2>/dev/null | grep -q -- '--smtp'; then
-    run_args+=(--smtp "smtp://127.0.0.1:$PORT" --mail-to ops@example.test --mail-from rowatch@localhost)
-    MAIL=1
-    echo "${RW[*]} ${run_args[*]}"
-else
-    # TODO(lead): remove this branch once `rowatch run --smtp URL --mail-to --mail-from` exists.
-    note "this rowatch cannot send email yet (no 'rowatch run --smtp'): the alert is shown"
-    note "from rowatch's log instead of from the mailbox"
-    echo "${RW[*]} ${run_args[*]}"
-fi
+run_args=(run --config "$WORK/rowatch.toml"
+          --smtp "smtp://127.0.0.1:$PORT" --mail-to ops@example.test --mail-from rowatch@example.test)
+MAIL=1
+echo "${RW[*]} ${run_args[*]}"
 NO_COLOR=1 "${RW[@]}" "${run_args[@]}" >"$WORK/rowatch.log" 2>&1 &
 ROWATCH_PID=$!
 running() {
@@ -167,7 +159,7 @@ fi
 # ------------------------------------------------------------------------------ 5. the alert
 if ((MAIL)); then
     step "5. the alert email that arrived"
-    wait_for "the alert email" compgen -G "$WORK/Maildir/new/*" >/dev/null
+    wait_for "the alert email" compgen -G "$WORK/Maildir/new/*" >/dev/null || { grep -E "alert_|smtp|error" "$WORK/rowatch.log" | tail -5 >&2; exit 1; }
     sleep 1  # more than one mail may come (the warning, then read-only)
     "$PY" - "$WORK/Maildir" <<'EOF'
 import mailbox, sys
