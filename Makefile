@@ -22,3 +22,10 @@ catalog:
 # As root: a filesystem fails for real and rowatch emails about it (scripts/demo.sh).
 demo:
 	scripts/demo.sh
+
+# Replay throughput against grep -E on a generated 1M-line syslog, plain and gzip
+# (bench/README.md). Writes bench/results/replay_throughput.json; never fails on a slow result.
+BENCH_PYTHON ?= python3
+.PHONY: bench-replay
+bench-replay:
+	$(BENCH_PYTHON) bench/replay_throughput.py

@@ -112,8 +112,11 @@ def test_userspace_imitation_alerts_nothing(tmp_path: Path) -> None:
         )
         assert rejected["facility"] != 0
         time.sleep(0.5)
-        assert daemon.named("incident_read_only") == []
-        assert daemon.named("alert_sent") == []
+        # Only what the fakes would have made counts: other tests on this machine may make
+        # real filesystems fail meanwhile.
+        for name in ("incident_opened", "incident_read_only", "alert_sent"):
+            fakes = [e for e in daemon.named(name) if e.get("filesystem_device") in (None, "sdz9")]
+            assert fakes == [], name
 
 
 def test_restart_in_the_middle_alerts_nothing_twice(tmp_path: Path) -> None:
