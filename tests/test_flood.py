@@ -292,3 +292,23 @@ def test_update_interval_zero_sends_no_updates() -> None:
     flood.feed([change(Transition.OPENED, "x")], T0)
     assert flood.next_deadline() is None
     assert flood.tick(T0 + 10_000, lambda iid: snap(iid, fs_error=99)) == []
+
+
+def test_an_opened_warning_followed_by_the_page_within_the_delay_is_not_sent() -> None:
+    from rowatch.flood import FloodConfig, FloodControl
+    from rowatch.incident import IncidentChange, Transition
+
+    flood = FloodControl("h", "h.example", FloodConfig(opened_delay=2.0))
+    warning = {"id": "i1", "outcome": None, "counts": {"fs_error": 1}, "devices": ["sda1"]}
+    page = {**warning, "outcome": "read_only", "counts": {"fs_error": 1, "read_only": 1}}
+    assert flood.feed([IncidentChange(Transition.OPENED, "i1", warning)], 100.0) == []
+    assert flood.next_deadline() == 102.0
+    alerts = flood.feed([IncidentChange(Transition.OUTCOME, "i1", page)], 100.5)
+    assert [a.kind.value for a in alerts] == ["read_only"]
+    assert flood.tick(103.0) == []
+    # Without the page, the warning goes out when its delay is over.
+    assert (
+        flood.feed([IncidentChange(Transition.OPENED, "i2", {**warning, "id": "i2"})], 200.0) == []
+    )
+    assert flood.tick(201.0) == []
+    assert [a.kind.value for a in flood.tick(202.0)] == ["opened"]

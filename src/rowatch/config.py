@@ -705,6 +705,15 @@ class AlertsConfig:
         ),
     ] = 1000
 
+    opened_delay: Annotated[
+        float,
+        Setting(
+            Duration(minimum=0.0),
+            "An `opened` warning waits this long before it is sent: when the read-only alert "
+            "follows within it, only that one goes out. `0`: warnings go out at once.",
+        ),
+    ] = 2.0
+
     def flood_config(self) -> FloodConfig:
         """The :class:`~rowatch.flood.FloodConfig` for these settings."""
         return FloodConfig(
@@ -712,6 +721,7 @@ class AlertsConfig:
             digest_threshold=self.digest_threshold,
             digest_window=self.digest_window,
             send_closed=self.send_closed,
+            opened_delay=self.opened_delay,
         )
 
 

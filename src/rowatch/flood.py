@@ -61,6 +61,10 @@ class FloodConfig:
     digest_threshold: int = 5
     digest_window: float = 60.0
     send_closed: bool = False
+    #: An "opened" warning waits this long: when the read-only page follows within it (the
+    #: kernel prints the error a few milliseconds before the remount; fanotify reports it
+    #: on its own), on-call gets one message, not a warning made stale on arrival. 0: none.
+    opened_delay: float = 0.0
 
 
 @dataclass
@@ -107,6 +111,7 @@ class FloodControl:
         self._tracked: dict[str, _Tracked] = {}
         self._warnings: deque[float] = deque()  # when individual warnings went out
         self._digest: _Digest | None = None
+        self._opened_due: dict[str, float] = {}  # opened warnings held back (opened_delay)
 
     # ------------------------------------------------------------------ inputs
     def feed(self, changes: Iterable[IncidentChange], now: float) -> list[Alert]:
@@ -126,6 +131,12 @@ class FloodControl:
         (the engine emits no change per piece of evidence, so only it knows the counts).
         """
         alerts: list[Alert] = []
+        for iid, due in list(self._opened_due.items()):
+            if now >= due:
+                del self._opened_due[iid]
+                tracked = self._tracked.get(iid)
+                if tracked is not None and not tracked.outcomes:
+                    alerts += self._warning(iid, tracked, AlertKind.OPENED, now)
         if current is not None:
             alerts += self._updates(now, current)
         if self._digest is not None and now >= self._digest.deadline:
@@ -135,6 +146,7 @@ class FloodControl:
     def next_deadline(self) -> float | None:
         """When :meth:`tick` next has something to do, or None: schedule a tick then."""
         times = [t.next_check for t in self._tracked.values() if t.next_check is not None]
+        times += self._opened_due.values()
         if self._digest is not None:
             times.append(self._digest.deadline)
         return min(times, default=None)
@@ -166,7 +178,11 @@ class FloodControl:
         if transition is Transition.OPENED:
             if iid in paged_now:
                 return []  # the page in this same batch says it all (module docstring)
+            if self.config.opened_delay > 0:
+                self._opened_due[iid] = now + self.config.opened_delay
+                return []
             return self._warning(iid, tracked, AlertKind.OPENED, now)
+        self._opened_due.pop(iid, None)  # the outcome or the end speaks for it now
         if transition is Transition.OUTCOME:
             return self._page(iid, tracked, now)
         if transition is Transition.RECOVERED:
