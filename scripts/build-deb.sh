@@ -35,7 +35,10 @@ die() { printf 'build-deb: error: %s\n' "$*" >&2; exit 1; }
 
 # ------------------------------------------------------------------------- build tools
 TOOLS=(dpkg-dev debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools
-       fakeroot)
+       fakeroot
+       # the man page check below imports rowatch's configuration schema, and with it the
+       # runtime libraries the package depends on
+       python3-structlog python3-aiohttp python3-aiosmtplib python3-pyudev)
 ((LINTIAN == 0)) || TOOLS+=(lintian)
 command -v dpkg-query >/dev/null || die "this builds Debian packages: no dpkg-query here"
 missing=()

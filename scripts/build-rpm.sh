@@ -38,7 +38,8 @@ die() { printf 'build-rpm: error: %s\n' "$*" >&2; exit 1; }
 DEBIAN_HOST=0
 if command -v dpkg-query >/dev/null && [[ ! -e /etc/redhat-release ]]; then
     DEBIAN_HOST=1
-    tools=(rpm python3-build python3-installer python3-setuptools python3-wheel)
+    tools=(rpm python3-build python3-installer python3-setuptools python3-wheel
+           python3-structlog python3-aiohttp python3-aiosmtplib python3-pyudev)
     ((RPMLINT == 0)) || tools+=(rpmlint)
     missing=()
     for pkg in "${tools[@]}"; do

@@ -31,6 +31,7 @@ set -euo pipefail
 APT_RUNTIME_PACKAGES=(
     python3 python3-venv                                  # Debian's interpreter + venv/ensurepip
     python3-systemd python3-pyudev python3-aiosmtplib python3-structlog  # what the .deb depends on
+    python3-aiohttp                                       # webhooks and Alertmanager
     ca-certificates                                       # pip over https
 )
 # Needed to build the newest systemd-python from source (`setup latest`).
@@ -58,7 +59,7 @@ DEBIAN_VENV_EXTRA_PIP=()
 # Extras installed into .venv-latest.
 LATEST_EXTRAS="journal,test,lint"
 # The four runtime libraries, as "import-name=distribution-name", checked in both envs.
-RUNTIME_LIBS=(systemd=systemd-python pyudev=pyudev aiosmtplib=aiosmtplib structlog=structlog)
+RUNTIME_LIBS=(systemd=systemd-python pyudev=pyudev aiosmtplib=aiosmtplib structlog=structlog aiohttp=aiohttp)
 # Bump to force every developer's venvs to be rebuilt when the recipe below changes.
 RECIPE_VERSION=1
 

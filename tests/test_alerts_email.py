@@ -98,3 +98,26 @@ def test_alert_arrives_when_the_state_directory_is_the_filesystem_that_failed(
                 5.0,
                 what="a fallback from the read-only state directory",
             )
+
+
+def test_alertmanager_gets_the_read_only_alert_with_its_labels(tmp_path: Path) -> None:
+    from alertmanager import running_alertmanager
+
+    with running_alertmanager(tmp_path / "am") as manager, ks.loop_filesystem("ext4") as fs:
+        config = config_text(tmp_path) + (
+            f'[alertmanager]\nurls = ["{manager.url}"]\nrepost_interval = "1s"\n'
+        )
+        with running_daemon(tmp_path, config):
+            ks.trigger_ext4_error(fs)
+            deadline = time.monotonic() + 15
+            found: list[dict[str, object]] = []
+            while time.monotonic() < deadline and not found:
+                found = manager.alerts(
+                    alertname="FilesystemReadOnly", device=fs.loop, mountpoint=str(fs.mountpoint)
+                )
+                time.sleep(0.2)
+            (alert,) = found
+            labels = alert["labels"]
+            assert isinstance(labels, dict)
+            assert labels["severity"] == "critical"
+            assert labels["filesystem"] == "ext4"

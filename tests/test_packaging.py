@@ -247,12 +247,13 @@ def test_man_pages_are_generated_from_the_code() -> None:
     assert proc.returncode == 0, proc.stderr
 
 
-def test_man_page_generator_needs_only_the_standard_library() -> None:
-    """The package builds run it with Debian's python3 and no third-party module."""
+def test_man_page_generator_runs_on_debians_python() -> None:
+    """The package builds run it with Debian's python3 and Debian's runtime packages
+    (scripts/build-deb.sh installs them): the schema it reads imports the sinks."""
     if not Path(SYSTEM_PYTHON).exists():
         pytest.skip(f"{SYSTEM_PYTHON} not found")
     for script in ("gen_man.py", "gen_catalog.py"):
-        run(SYSTEM_PYTHON, "-S", ROOT / "scripts" / script, "--check")
+        run(SYSTEM_PYTHON, ROOT / "scripts" / script, "--check")
 
 
 @pytest.mark.parametrize("page", sorted(MAN_PAGES))
@@ -280,7 +281,7 @@ def test_man_pages_document_every_command_and_key() -> None:
     page5 = (ROOT / "docs" / "man" / "rowatch.toml.5").read_text().replace("\\-", "-")
     for key in all_keys():
         section, name = key.split(".")
-        assert f".SS [{section}]" in page5
+        assert f".SS [{section}]" in page5 or f".SS [[{section}]]" in page5
         assert f"\\fB{name}\\fR (" in page5, key
 
 

@@ -203,7 +203,7 @@ def _test_alert(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print("\n".join(exc.lines), file=sys.stderr)
         return EXIT_CONFIG
-    except SmtpSettingsError as exc:
+    except (SmtpSettingsError, ValueError) as exc:
         print(f"rowatch test-alert: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging("console" if sys.stderr.isatty() else "json", "warning")

@@ -50,11 +50,7 @@ from rowatch.smtp_url import (
 DEFAULT_PATH = "/etc/rowatch/rowatch.toml"
 
 #: Sections a later version of rowatch adds; named here only for a clearer error.
-PLANNED_SECTIONS: Mapping[str, str] = {
-    "webhook": "webhook alerts",
-    "alertmanager": "Alertmanager alerts",
-    "exec": "alert commands",
-}
+PLANNED_SECTIONS: Mapping[str, str] = {}
 
 
 # ---------------------------------------------------------------------------------- errors
@@ -971,6 +967,17 @@ class Config:
     smtp: Annotated[SmtpConfig, Section("E-mail alerts through an SMTP relay.")] = field(
         default_factory=SmtpConfig
     )
+    webhook: Annotated[
+        tuple[_webhook.WebhookConfig, ...],
+        Section("Webhooks: every alert as a JSON POST.", many=True),
+    ] = ()
+    alertmanager: Annotated[
+        _alertmanager.AlertmanagerConfig, Section("Prometheus Alertmanager (API v2).")
+    ] = field(default_factory=lambda: _alertmanager.AlertmanagerConfig())  # noqa: PLW0108
+    # (the lambdas look the classes up when a Config is made: they are imported last)
+    exec: Annotated[_exec.ExecConfig, Section("A program run for every alert.")] = field(
+        default_factory=lambda: _exec.ExecConfig()  # noqa: PLW0108
+    )
     alerts: Annotated[AlertsConfig, Section("Which incident changes become messages.")] = field(
         default_factory=AlertsConfig
     )
@@ -1286,3 +1293,10 @@ def load_config(
         line = raw.count(b"\n", 0, exc.start) + 1
         raise ConfigError([Problem("", f"not UTF-8 text (byte {exc.start})", line)], name) from None
     return loads_config(text, name, schema=schema)
+
+
+# The alert sinks' sections are defined next to their sinks, which build on the setting
+# types above: imported last, as modules, so neither import needs the other finished.
+from rowatch.sinks import alertmanager as _alertmanager  # noqa: E402
+from rowatch.sinks import exec as _exec  # noqa: E402
+from rowatch.sinks import webhook as _webhook  # noqa: E402

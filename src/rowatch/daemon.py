@@ -157,8 +157,9 @@ class Daemon:
         self.fqdn = self.hostname  # resolved in run(), with a time limit: DNS may hang
         self.email = email  # from the command line (--smtp); [smtp] otherwise
         self.flood = FloodControl(self.hostname, self.fqdn, config.alerts.flood_config())
+        self.sinks = build_sinks(config, email)
         self.dispatcher = Dispatcher(
-            build_sinks(config, email),
+            self.sinks,
             [
                 Path(config.state.directory) / "outbox",
                 Path(config.state.runtime_directory) / "outbox",
@@ -166,6 +167,9 @@ class Daemon:
             max_pending=config.alerts.outbox_max,
         )
         self._flood_wake = asyncio.Event()
+        self._alertmanager: Any = next(
+            (sink for sink in self.sinks if hasattr(sink, "observe")), None
+        )
         self.notifier = Notifier()
         self.status = Status()
         self.state = StateStore(
@@ -206,6 +210,8 @@ class Daemon:
         self.flood = FloodControl(self.hostname, self.fqdn, self.config.alerts.flood_config())
         # Alerts left in the outbox before a restart go out first.
         await self.dispatcher.start()
+        if self._alertmanager is not None:
+            self._alertmanager.start()
         try:
             self.source = await self._open_source()
         except SourceError as exc:
@@ -331,6 +337,9 @@ class Daemon:
         for output in outputs:
             if isinstance(output, IncidentChange):
                 self._log_change(output)
+                if self._alertmanager is not None:
+                    # Alertmanager keeps every incident's state, not only what is alerted.
+                    self._alertmanager.observe(output, self.hostname, self.fqdn)
                 self._alert_on(output)
                 changed = True
             elif isinstance(output, Rejected):
@@ -672,13 +681,23 @@ class Daemon:
 
 def build_sinks(config: Config, email: EmailSettings | None = None) -> list[Sink]:
     """The log (always) and every configured destination. ``email`` (from ``--smtp``)
-    replaces ``[smtp]``. Raises SmtpSettingsError naming what to fix."""
+    replaces ``[smtp]``. Raises SmtpSettingsError or ValueError naming what to fix."""
+    from rowatch.sinks.alertmanager import alertmanager_sink
+    from rowatch.sinks.exec import ExecSink
+    from rowatch.sinks.webhook import webhook_sinks
+
     sinks: list[Sink] = [LogSink()]
     email = email or config.smtp.email_settings()
     if email is not None:
         from rowatch.sinks.email import EmailSink
 
         sinks.append(EmailSink.from_settings(email))
+    sinks += webhook_sinks(config.webhook)
+    manager = alertmanager_sink(config.alertmanager, quiet_period=config.engine.quiet_period)
+    if manager is not None:
+        sinks.append(manager)
+    if config.exec.enabled:
+        sinks.append(ExecSink(config.exec))
     return sinks
 
 
@@ -693,7 +712,7 @@ def run(
         for line in exc.lines:
             print(f"rowatch: {line}", flush=True)
         return 78  # EX_CONFIG: systemd shows it as a configuration error
-    except SmtpSettingsError as exc:
+    except (SmtpSettingsError, ValueError) as exc:
         print(f"rowatch: {exc}", flush=True)
         return 78
     configure_logging(log_format or config.log.format, config.log.level)
