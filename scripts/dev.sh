@@ -13,7 +13,7 @@
 #   .venv-debian  --system-site-packages; the runtime libraries are Debian 12's own apt packages
 #                 (python3-systemd/-pyudev/-aiosmtplib/-structlog), rowatch installed --no-deps.
 #                 This is what the .deb runs with.
-#   .venv-latest  isolated; newest PyPI releases of everything (pip install -e '.[journal,test,lint]').
+#   .venv-latest  isolated; newest PyPI releases of everything (pip install -e '.[journal,test,lint,fast]').
 #
 # Knobs (environment variables):
 #   ROWATCH_REFRESH=1           rebuild the venvs even if the stamp matches (same as --refresh)
@@ -57,7 +57,7 @@ APT_TEST_PACKAGES=(
 # pyproject.toml is added automatically; lint tools are not needed there (lint runs in latest).
 DEBIAN_VENV_EXTRA_PIP=()
 # Extras installed into .venv-latest.
-LATEST_EXTRAS="journal,test,lint"
+LATEST_EXTRAS="journal,test,lint,fast"
 # The four runtime libraries, as "import-name=distribution-name", checked in both envs.
 RUNTIME_LIBS=(systemd=systemd-python pyudev=pyudev aiosmtplib=aiosmtplib structlog=structlog aiohttp=aiohttp)
 # Bump to force every developer's venvs to be rebuilt when the recipe below changes.
