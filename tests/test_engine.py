@@ -513,3 +513,15 @@ def test_usb_stick_pulled_out_is_a_warning_not_a_read_only_alert() -> None:
     (incident,) = incidents
     assert incident["outcome"] is None
     assert incident["cause"]["code"] == "device_lost"
+
+
+def test_nvme_controller_timeouts_join_the_filesystem_on_its_namespace() -> None:
+    _, incidents, _ = run("""
+        nvme nvme1: I/O 388 QID 2 timeout, aborting
+        nvme nvme1: I/O 388 QID 2 timeout, reset controller
+        BTRFS error (device nvme1n1p2): bdev /dev/nvme1n1p2 errs: wr 1, rd 0, flush 0, corrupt 0, gen 0
+        BTRFS info (device nvme1n1p2): forced readonly
+    """)
+    (incident,) = incidents
+    assert incident["devices"] == ["nvme1", "nvme1n1p2"]
+    assert incident["cause"]["code"] == "nvme"

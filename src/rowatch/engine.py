@@ -352,6 +352,18 @@ class Engine:
         known = topology.get(dev)
         if (known is None or not known.parents) and (disk := names.disk_of_partition(dev)):
             topology.learn_parent(dev, disk)
+            dev_or_disk = disk
+        else:
+            dev_or_disk = dev
+        # An NVMe namespace sits on its controller: "nvme nvme1: I/O 5 QID 2 timeout" and
+        # the filesystem on nvme1n1p2 are one story.
+        namespace = topology.get(dev_or_disk)
+        if (
+            (namespace is None or not namespace.parents)
+            and (controller := names.nvme_controller(dev_or_disk))
+            and controller != dev_or_disk
+        ):
+            topology.learn_parent(dev_or_disk, controller)
         groups = match.groups
         kind = match.signature.kind
         if kind.layer in _FS_LAYERS:

@@ -135,7 +135,7 @@ PREFILTER_CAPITALIZED: tuple[str, ...] = (
     "Disabling device",
 )
 PREFILTER_PATTERNS: tuple[str, ...] = (
-    r": (?:\[s|remaining active paths|"
+    r": (?:\[s[dr][a-z]|remaining active paths|"
     r"writeback error|sense key|\d+ (?:callbacks|messages) suppressed)",
     r"_(?:abort called|storvsc|force_shutdown\(|bmap: )",
     r"error, dev ",
