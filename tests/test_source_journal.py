@@ -32,6 +32,8 @@ from rowatch.records import KernelRecord, Source
 from rowatch.sources import Source as SourceProtocol
 from rowatch.sources import SourceError
 from rowatch.sources.journal import MISSING_BINDING, JournalSource
+from source_helpers import collect
+from source_helpers import drain as drain_source
 
 try:
     systemd_journal: Any = importlib.import_module("systemd.journal")
@@ -63,39 +65,9 @@ def source_for(jd: Journald, **kwargs: Any) -> JournalSource:
     return JournalSource(directory=str(jd.directory), **kwargs)
 
 
-async def collect(
-    source: JournalSource, until: Callable[[KernelRecord], bool], timeout: float = 10.0
-) -> list[KernelRecord]:
-    """Records from ``source.batches()`` up to (and with) the batch holding one ``until`` likes."""
-    seen: list[KernelRecord] = []
-    batches = source.batches()
-    try:
-        async with asyncio.timeout(timeout):
-            async for batch in batches:
-                assert batch, "batches() must never yield an empty list"
-                seen.extend(batch)
-                if any(until(r) for r in batch):
-                    return seen
-    except TimeoutError:
-        last = [r.message for r in seen[-10:]]
-        raise AssertionError(f"no matching record within {timeout}s; last seen: {last}") from None
-    finally:
-        await batches.aclose()
-    raise AssertionError("batches() ended early")
-
-
 async def drain(source: JournalSource, quiet: float = 0.5) -> list[KernelRecord]:
     """Everything until the source has been idle for ``quiet`` seconds."""
-    seen: list[KernelRecord] = []
-    batches = source.batches()
-    try:
-        while True:
-            try:
-                seen.extend(await asyncio.wait_for(anext(batches), quiet))
-            except TimeoutError:
-                return seen
-    finally:
-        await batches.aclose()
+    return await drain_source(source, quiet)
 
 
 def kernel_cursors(jd: Journald) -> list[str]:
