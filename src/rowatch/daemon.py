@@ -253,7 +253,14 @@ class Daemon:
         """Stop reading, give pending alerts a bounded time to go out, then leave."""
         self.notifier.stopping()
         self._end_backlog()
-        log.info("daemon_stopping", pending_alerts=self.dispatcher.pending())
+        position = dict(getattr(self.source, "position", {}) or {})
+        log.info(
+            "daemon_stopping",
+            pending_alerts=self.dispatcher.pending(),
+            records_read=position.get("records"),
+            records_lost=position.get("lost_records"),
+            untrusted_rejected=self.status.rejected,
+        )
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
