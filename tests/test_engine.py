@@ -525,3 +525,241 @@ def test_nvme_controller_timeouts_join_the_filesystem_on_its_namespace() -> None
     (incident,) = incidents
     assert incident["devices"] == ["nvme1", "nvme1n1p2"]
     assert incident["cause"]["code"] == "nvme"
+
+
+# ---------------------------------------------------------------- correlation edge cases
+def dmesg(text: str) -> list[KernelRecord]:
+    """Records from ``[ secs] message`` lines: the time matters in these stories."""
+    out = []
+    for line in text.strip().splitlines():
+        stamp, _, message = line.strip().partition("] ")
+        out.append(KernelRecord(message, uptime=float(stamp.lstrip("[ "))))
+    return out
+
+
+def test_a_disk_failing_after_the_outcome_is_another_story() -> None:
+    # dm-0's checksum error made it read-only at t=100; a USB stick pulled at t=150 is
+    # not its cause, although no topology says where dm-0 sits.
+    _, incidents, _ = run(
+        dmesg("""
+        [ 100.0000] EXT4-fs error (device dm-0): ext4_find_entry:1455: inode #2: comm ls: checksumming directory block 0
+        [ 100.0001] Aborting journal on device dm-0-8.
+        [ 100.0002] EXT4-fs (dm-0): Remounting filesystem read-only
+        [ 150.0001] sd 6:0:0:0: [sdz] tag#0 FAILED Result: hostbyte=DID_NO_CONNECT driverbyte=DRIVER_OK cmd_age=0s
+        [ 150.0002] I/O error, dev sdz, sector 0 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 2
+    """)
+    )
+    by_device = {i["filesystem_device"] or i["devices"][-1]: i for i in incidents}
+    assert by_device["dm-0"]["devices"] == ["dm-0"]
+    assert by_device["dm-0"]["cause"]["code"] == "fs_error"
+    assert by_device["sdz"]["outcome"] is None
+
+
+def test_late_errors_on_another_disk_do_not_join_a_settled_filesystem() -> None:
+    _, incidents, _ = run(
+        dmesg("""
+        [ 100.0000] BTRFS error (device sdb): bdev /dev/sdc errs: wr 1, rd 0, flush 0, corrupt 0, gen 0
+        [ 100.0002] BTRFS: error (device sdb) in btrfs_commit_transaction:2400: errno=-5 IO failure
+        [ 100.0003] BTRFS info (device sdb): forced readonly
+        [ 200.0000] blk_update_request: I/O error, dev sdx, sector 99
+    """)
+    )
+    (settled,) = [i for i in incidents if i["filesystem_device"] == "sdb"]
+    assert settled["devices"] == ["sdc", "sdb"]  # its own member, not the later disk
+
+
+def test_device_errors_just_before_an_unknown_stack_still_explain_it() -> None:
+    # The classic case the guess exists for, with the clock: sda errors, then dm-0 fails.
+    _, incidents, _ = run(
+        dmesg("""
+        [  99.0000] sd 0:0:0:0: [sda] tag#1 FAILED Result: hostbyte=DID_BUS_BUSY driverbyte=DRIVER_OK cmd_age=30s
+        [ 100.0000] Buffer I/O error on dev dm-0, logical block 1000, lost async page write
+        [ 100.0001] Aborting journal on device dm-0-8.
+        [ 100.0002] EXT4-fs (dm-0): Remounting filesystem read-only
+    """)
+    )
+    (incident,) = incidents
+    assert incident["devices"] == ["sda", "dm-0"]
+    assert incident["cause"]["code"] == "scsi_path_busy"
+
+
+def test_a_refused_device_name_never_borrows_a_neighbours() -> None:
+    engine, incidents, _ = run("""
+        EXT4-fs (../../etc): Remounting filesystem read-only
+        EXT4-fs (sdz1): Remounting filesystem read-only
+    """)
+    assert engine.stats.invalid_devices == 1
+    unnamed = [i for i in incidents if i["filesystem_device"] is None]
+    named = [i for i in incidents if i["filesystem_device"] == "sdz1"]
+    assert len(unnamed) == 1 and unnamed[0]["outcome"] == "read_only"
+    assert [e["message"] for e in named[0]["events"]] == [
+        "EXT4-fs (sdz1): Remounting filesystem read-only"
+    ]
+
+
+def test_btrfs_member_named_by_its_mapper_path() -> None:
+    line = "BTRFS error (device dm-0): bdev /dev/mapper/root_1 errs: wr 0, rd 3535, flush 0, corrupt 0, gen 0"
+    _, incidents, _ = run(line)
+    (incident,) = incidents
+    assert incident["filesystem_device"] == "dm-0"  # the filesystem stands for the member
+    topology = Topology(
+        [
+            BlockDevice("sdb", maj_min="8:16"),
+            BlockDevice("dm-3", type="dm", parents=["sdb"], dm_name="root_1"),
+            BlockDevice("dm-0", type="dm", parents=["dm-3"], fstype="btrfs"),
+        ]
+    )
+    _, incidents, _ = run(line, Engine(topology))
+    (incident,) = incidents
+    assert incident["events"][0]["device"] == "dm-3"
+    assert incident["filesystem_device"] == "dm-0"
+
+
+def test_a_suppressed_count_belongs_only_to_the_line_right_after_it() -> None:
+    engine, incidents, _ = run(
+        dmesg("""
+        [   10.0] blk_update_request: I/O error, dev sr0, sector 0
+        [   11.0] blk_update_request: 500 callbacks suppressed
+        [ 9000.0] blk_update_request: I/O error, dev sdb, sector 2048
+    """)
+    )
+    counts = {i["devices"][-1]: i["counts"]["io_error"] for i in incidents}
+    assert counts == {"sr0": 1, "sdb": 1}
+    assert engine.stats.suppressed_unattributed == 500
+
+
+def test_the_old_any_caller_rate_limits_count_for_the_next_line() -> None:
+    _, incidents, _ = run(
+        dmesg("""
+        [ 505.000008] __ratelimit: 15 callbacks suppressed
+        [ 505.000009] end_request: I/O error, dev sdc, sector 400
+        [ 505.000010] printk: 21 messages suppressed.
+        [ 505.000011] Buffer I/O error on device sdc1, logical block 12
+    """)
+    )
+    (incident,) = incidents
+    assert incident["counts"] == {"io_error": 16, "buffer_io_error": 22}
+
+
+def test_2_6_scsi_error_under_a_partition_gives_the_cause() -> None:
+    story = """
+        SCSI error : <0 0 1 0> return code = 0x20008
+        end_request: I/O error, dev sdb, sector 324337614
+        Buffer I/O error on device sdb2, logical block 3899
+        Aborting journal on device sdb2.
+        EXT3-fs error (device sdb2): ext3_journal_start_sb: Detected aborted journal
+        Remounting filesystem read-only
+    """
+    _, incidents, _ = run(story)
+    (incident,) = incidents
+    assert incident["devices"] == ["0:0:1:0", "sdb", "sdb2"]
+    assert incident["cause"]["code"] == "scsi_path_busy"
+    # With the boot log's attach line the address is the disk itself.
+    _, incidents, _ = run("sd 0:0:1:0: Attached scsi disk sdb\n" + story)
+    (incident,) = incidents
+    assert incident["devices"] == ["sdb", "sdb2"]
+    _, incidents, _ = run("Attached scsi disk sdb at scsi0, channel 0, id 1, lun 0\n" + story)
+    assert incidents[0]["devices"] == ["sdb", "sdb2"]
+
+
+def test_an_errors_on_one_partition_never_take_in_another_disk() -> None:
+    # sdb2 sits on sdb (its name says so): errors on sdz cannot be under it.
+    _, incidents, _ = run("""
+        blk_update_request: I/O error, dev sdz, sector 8
+        EXT4-fs error (device sdb2): ext4_find_entry:1455: inode #2: comm ls: reading directory lblock 0
+        EXT4-fs (sdb2): Remounting filesystem read-only
+    """)
+    (fs,) = [i for i in incidents if i["filesystem_device"] == "sdb2"]
+    assert "sdz" not in fs["devices"]
+
+
+def test_unit_attention_after_a_resize_is_no_incident() -> None:
+    _, incidents, _ = run("""
+        sd 0:0:0:0: [storvsc] Sense Key : Unit Attention [current]
+        sd 0:0:0:0: [storvsc] Add. Sense: Changed operating definition
+    """)
+    assert incidents == []
+
+
+def test_a_driver_name_in_brackets_is_not_a_disk() -> None:
+    _, incidents, _ = run("""
+        sd 0:0:0:0: [storvsc] Sense Key : Medium Error [current]
+    """)
+    (incident,) = incidents
+    assert incident["devices"] == ["0:0:0:0"]
+
+
+def test_driver_timeout_return_code_is_path_trouble() -> None:
+    _, incidents, _ = run("""
+        SCSI error : <0 0 1 0> return code = 0x6000000
+        end_request: I/O error, dev sdb, sector 1234
+        Aborting journal on device dm-0.
+        EXT3-fs error (device dm-0): ext3_journal_start_sb: Detected aborted journal
+        Remounting filesystem read-only
+    """)
+    (incident,) = incidents
+    first = incident["events"][0]
+    assert first["details"]["code"] == "0x6000000"
+    assert first["details"]["driverbyte"] == "DRIVER_TIMEOUT"
+    assert incident["cause"]["code"] == "scsi_path_busy"
+
+
+@pytest.mark.parametrize(
+    "story",
+    [
+        "BTRFS: error (device sdb1) in btrfs_commit_transaction:2400: errno=-5 IO failure\n"
+        "BTRFS info (device sdb1): forced readonly",
+        "XFS (sdc): log I/O error -5\nXFS (sdc): Log I/O Error (0x2) detected at "
+        "xlog_ioend_work+0x6e/0x70 [xfs] (fs/xfs/xfs_log.c:1289).  Shutting down filesystem.",
+        "EXT4-fs (sdd1): I/O error while writing superblock\n"
+        "EXT4-fs (sdd1): Remounting filesystem read-only",
+    ],
+)
+def test_io_errors_the_filesystem_reports_are_io_errors(story: str) -> None:
+    _, incidents, _ = run(story)
+    (incident,) = incidents
+    assert incident["cause"]["code"] == "io_error"
+
+
+def test_a_bare_remount_with_nothing_before_it_is_reported_by_that_line() -> None:
+    engine = Engine()
+    (record,) = records("Remounting filesystem read-only")
+    outputs = engine.feed(record)
+    assert [c.snapshot["outcome"] for c in changes(outputs, Transition.OUTCOME)] == ["read_only"]
+
+
+def test_an_unresolved_multipath_alias_sits_under_the_filesystem() -> None:
+    _, incidents, _ = run(
+        [
+            KernelRecord("device-mapper: multipath: Failing path 8:32.", uptime=100.0),
+            KernelRecord("mpatha: remaining active paths: 0", uptime=101.0, program="multipathd"),
+            KernelRecord(
+                "Buffer I/O error on dev dm-2, logical block 1000, lost async page write",
+                uptime=102.0,
+            ),
+            KernelRecord("Aborting journal on device dm-2-8.", uptime=102.0),
+            KernelRecord("EXT4-fs (dm-2): Remounting filesystem read-only", uptime=102.0),
+        ]
+    )
+    (incident,) = incidents
+    assert incident["devices"][-2:] == ["mpatha", "dm-2"]
+    assert incident["devices"].index("8:32") < incident["devices"].index("mpatha")
+
+
+def test_a_multipathd_line_someone_else_logged_is_rejected() -> None:
+    from rowatch.formats.journal import journal_record
+
+    entry = {
+        "MESSAGE": "mpatha: remaining active paths: 0",
+        "_TRANSPORT": "syslog",
+        "SYSLOG_IDENTIFIER": "multipathd",
+        "__REALTIME_TIMESTAMP": "1795597272123456",
+    }
+    forged = journal_record({**entry, "_COMM": "logger"})
+    real = journal_record({**entry, "_COMM": "multipathd"})
+    assert forged is not None and real is not None
+    assert not forged.trusted and real.trusted
+    _, incidents, outputs = run([forged])
+    assert incidents == [] and [type(o) for o in outputs] == [Rejected]
+    _, incidents, _ = run([real])
+    assert [i["cause"]["code"] for i in incidents] == ["no_paths"]

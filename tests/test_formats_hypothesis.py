@@ -75,6 +75,9 @@ HEADERS = {
         b'\t"MESSAGE" : "',
         b'{"MESSAGE": [[[[',
         b"\x1e{",
+        # Lone surrogates: valid JSON escapes that no UTF-8 encoder takes.
+        b'{"MESSAGE": "\\udc00\\ud800 EXT4-fs (sdz1): Remounting filesystem read-only", '
+        b'"_TRANSPORT": "kernel", "_HOSTNAME": "h\\ud800"}',
     ],
 }
 ANY_HEADER = [b"", b"  ", b"\t", *(h for hs in HEADERS.values() for h in hs)]
@@ -137,9 +140,12 @@ format_and_document = st.sampled_from(list(Format)).flatmap(
 def check(record: KernelRecord) -> None:
     assert isinstance(record.message, str)
     assert UNSAFE.search(record.message) is None
+    record.message.encode("utf-8")  # printable, loggable, mailable: no lone surrogate
     assert len(record.message) <= MAX_MESSAGE_CHARS
     for text in (record.program, record.host, record.subsystem, record.kernel_device):
         assert text is None or (UNSAFE.search(text) is None and len(text) <= 256)
+        if text is not None:
+            text.encode("utf-8")
     assert record.priority is None or 0 <= record.priority <= 7
 
 

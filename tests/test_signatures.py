@@ -30,8 +30,9 @@ PROGRAMS = {"kernel", "multipathd"}
 
 #: The named groups the engine understands (the module docstring documents each).
 DOCUMENTED_GROUPS = {
-    *("dev", "jdev", "scsi", "majmin", "nvme", "map", "md", "fs", "code"),
+    *("dev", "fsdev", "jdev", "scsi", "majmin", "nvme", "map", "md", "fs", "code"),
     *("hostbyte", "driverbyte", "count", "func", "sector", "sense", "asc", "err"),
+    *("host", "channel", "target", "lun"),
 }
 
 #: What each entry's own example must yield: every named group that matched, exactly.
@@ -66,7 +67,7 @@ EXPECTED_GROUPS: dict[str, dict[str, str]] = {
     "xfs26_internal_error": {"dev": "dm-0"},
     "btrfs_error": {"dev": "nvme2n1"},
     "btrfs_transaction_aborted": {},
-    "btrfs_dev_stats": {"dev": "/dev/mapper/root_1", "count": "0"},
+    "btrfs_dev_stats": {"fsdev": "dm-0", "dev": "/dev/mapper/root_1", "count": "0"},
     "btrfs_lost_write": {"dev": "/dev/sdg1"},
     "btrfs_super_write_error": {"dev": "sda4"},
     "journal_abort": {"jdev": "nvme0n1p1-8"},
@@ -96,6 +97,8 @@ EXPECTED_GROUPS: dict[str, dict[str, str]] = {
         "hostbyte": "DID_BAD_TARGET",
         "driverbyte": "DRIVER_OK",
     },
+    "scsi_sense_notice": {"scsi": "0:0:0:0", "sense": "Unit Attention"},
+    "scsi_add_sense_notice": {"scsi": "0:0:0:0", "asc": "Changed operating definition"},
     "scsi_sense_key": {"scsi": "4:0:0:1", "dev": "sdb", "sense": "Medium Error"},
     "scsi_sense_key_old": {"dev": "sdc", "sense": "Medium Error"},
     "scsi_sense_key_oldest": {"dev": "sdb", "sense": "Medium Error"},
@@ -117,6 +120,7 @@ EXPECTED_GROUPS: dict[str, dict[str, str]] = {
     "xfs_unmounting": {"dev": "loop0"},
     "btrfs_first_mount": {"dev": "loop0"},
     "btrfs_last_unmount": {"dev": "loop0"},
+    "scsi_attached_disk_old": {"scsi": "0:0:1:0", "dev": "sdb"},
     "scsi_attached": {"scsi": "0:0:2:0", "dev": "sdb"},
     "nvme_timeout": {"nvme": "nvme1"},
     "nvme_cmd_error": {"dev": "nvme0n1"},
@@ -802,9 +806,26 @@ ERA_LINES: list[tuple[str, str, dict[str, str]]] = [
     (
         "BTRFS error (device loop2): bdev /dev/loop2 errs: wr 1, rd 0, flush 0, corrupt 0, gen 0",
         "btrfs_dev_stats",
-        {"dev": "/dev/loop2", "count": "1"},
+        {"fsdev": "loop2", "dev": "/dev/loop2", "count": "1"},
     ),
     # linux-btrfs list
+    # RHEL 4 (2.6.9) boot log
+    (
+        "Attached scsi disk sdb at scsi0, channel 0, id 1, lun 0",
+        "scsi_attached_disk_old",
+        {"dev": "sdb", "host": "0", "channel": "0", "target": "1", "lun": "0"},
+    ),
+    # an ALUA transition on a multipathed LUN: a notice, not a failure
+    (
+        "sd 3:0:0:1: [sdc] tag#0 Add. Sense: Asymmetric access state changed",
+        "scsi_add_sense_notice",
+        {"scsi": "3:0:0:1", "dev": "sdc", "asc": "Asymmetric access state changed"},
+    ),
+    (
+        "sd 2:0:0:0: [sdb] Sense Key : Medium Error [current] ",
+        "scsi_sense_key",
+        {"scsi": "2:0:0:0", "dev": "sdb", "sense": "Medium Error"},
+    ),
     (
         "BTRFS warning (device sda4): lost page write due to IO error on /dev/sdb4 (-5)",
         "btrfs_lost_write",
@@ -1033,6 +1054,7 @@ def test_documented_groups_are_the_module_docstring() -> None:
     doc = module.__doc__ or ""
     documented = set(re.findall(r"^``(\w+)``", doc, flags=re.MULTILINE))
     documented |= {"driverbyte"}  # documented together with hostbyte
+    documented |= {"channel", "target", "lun"}  # documented together with host
     assert documented == DOCUMENTED_GROUPS
 
 

@@ -7,6 +7,7 @@ BUSY answer) to the least (a filesystem error with nothing logged under it).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ _PATH_TROUBLE = frozenset(
         "BUSY",
         "TASK_SET_FULL",
         "DID_ABORT",
+        "DRIVER_TIMEOUT",  # 2.6-era driver byte: the command timed out (0x6000000)
     }
 )
 _LOST_DEVICE = frozenset(
@@ -56,7 +58,11 @@ def _text(incident: Incident) -> str:
 
 
 def _scsi_path_trouble(incident: Incident) -> bool:
-    seen = _details(incident, "hostbyte") | _details(incident, "status")
+    seen = (
+        _details(incident, "hostbyte")
+        | _details(incident, "status")
+        | _details(incident, "driverbyte")
+    )
     return bool(seen & _PATH_TROUBLE) or incident.has(Kind.SCSI_TIMEOUT, Kind.SCSI_ABORT)
 
 
@@ -67,6 +73,17 @@ def _scsi_lost_device(incident: Incident) -> bool:
 def _medium_error(incident: Incident) -> bool:
     text = _text(incident)
     return any(word in text for word in _MEDIUM)
+
+
+# What filesystems print when the device under them failed a request (EIO is errno 5):
+# btrfs "errno=-5 IO failure", XFS "log I/O error -5" / "metadata I/O error ... error 5" /
+# "Log I/O Error (0x2)", ext4 "I/O error while writing superblock" / "IO failure".
+_FS_IO_ERROR = re.compile(r"\bI/?O (?:error|failure)\b|errno=-5\b|\berror -?5\b", re.IGNORECASE)
+_FS_KINDS = frozenset({Kind.FS_ERROR, Kind.FS_WARNING, Kind.SHUTDOWN, Kind.JOURNAL_ABORT})
+
+
+def _fs_reported_io_error(incident: Incident) -> bool:
+    return any(e.kind in _FS_KINDS and _FS_IO_ERROR.search(e.message) for e in incident.events)
 
 
 def _devices_are(prefix: str) -> Callable[[Incident], bool]:
@@ -162,12 +179,15 @@ RULES: tuple[CauseRule, ...] = (
     ),
     CauseRule(
         "io_error",
-        lambda i: i.has(
-            Kind.IO_ERROR,
-            Kind.BUFFER_IO_ERROR,
-            Kind.JOURNAL_IO_ERROR,
-            Kind.SCSI_ERROR,
-            Kind.SCSI_SENSE,
+        lambda i: (
+            i.has(
+                Kind.IO_ERROR,
+                Kind.BUFFER_IO_ERROR,
+                Kind.JOURNAL_IO_ERROR,
+                Kind.SCSI_ERROR,
+                Kind.SCSI_SENSE,
+            )
+            or _fs_reported_io_error(i)
         ),
         "the block device under the filesystem returned I/O errors",
         "check the device and the path to it (dmesg, smartctl); then fsck and remount",

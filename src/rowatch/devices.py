@@ -40,6 +40,15 @@ def clean_name(name: str) -> str | None:
     return name if valid_name(name) else None
 
 
+def mapper_name(path: str) -> str | None:
+    """The dm name in a ``/dev/mapper/<name>`` path (``vg0-root``), if valid, else None."""
+    name = path.strip().rstrip(".")
+    if not name.startswith("/dev/mapper/"):
+        return None
+    name = name[len("/dev/mapper/") :]
+    return name if valid_name(name) else None
+
+
 def journal_device(jbd_name: str) -> str | None:
     """The device a jbd/jbd2 journal name refers to: ``sda1-8`` -> ``sda1``, ``dm-0-8`` ->
     ``dm-0``, ``dm-0`` (jbd or external journal) -> ``dm-0``."""

@@ -59,6 +59,10 @@ SUPPRESSED_FUNCTIONS: Mapping[str, Kind] = {
     "nvme_log_error": Kind.NVME_ERROR,
 }
 
+#: Rate limits that say nothing of what they dropped: the 2.6.2x-2.6.32 ratelimit printed
+#: its own name for every caller, and printk_ratelimit() covers any message.
+ANY_KIND_SUPPRESSORS = frozenset({"__ratelimit", "printk"})
+
 _FS_LAYERS = frozenset({Layer.FILESYSTEM, Layer.JOURNAL})
 _OP = re.compile(r" op 0x[0-9a-f]+:\((\w+)\)")
 
@@ -144,7 +148,11 @@ class Engine:
         self._reported: list[Incident] = []
         self._now: float | None = None
         self._index = 0
-        self._suppressed: dict[Kind, int] = {}
+        # "N callbacks suppressed": the count waits for the next line of its kind (None: any
+        # kind), which the kernel prints right after it.
+        self._suppressed: dict[Kind | None, tuple[int, float | None]] = {}
+        self._refused = False  # the current line named a device that was refused
+        self._aliases: set[str] = set()  # multipath map names no topology resolved
         self._last_named: dict[Layer, tuple[str, float | None]] = {}
         self._pending: list[tuple[Event, float | None]] = []
         self._fs_hint: dict[str, str] = {}  # ext2/ext3 that the ext4 driver serves
@@ -165,27 +173,37 @@ class Engine:
         if match is None:
             return []
         kind = match.signature.kind
-        if record.program == "kernel" and not record.trusted:
+        if not record.trusted:
             self.stats.rejected += 1
             return [Rejected(record, match.signature.name)]
+        self._refused = False
         device = self._resolve(match, record)
         if kind is Kind.DEVICE_NAME:
             if device is not None and "fs" in match.groups:
                 self._fs_hint[device] = match.groups["fs"].lower()
             return []
         if kind is Kind.SUPPRESSED:
-            self._note_suppressed(match)
+            self._note_suppressed(match, now)
             return []
         if kind.role is Role.LIFECYCLE:
             return self._lifecycle(kind, device)
-        event = self._event(record, match, device)
+        event = self._event(record, match, device, now)
         self.stats.events += 1
         self.stats.by_kind[kind.value] = self.stats.by_kind.get(kind.value, 0) + 1
         outputs: list[Output] = [event]
         outputs += self._expire_pending(now)
+        if self._refused:
+            # A name rowatch refuses is still a name: the line is about some device, not
+            # about the neighbour a device-less line would belong to.
+            return outputs + self._route(event, now)
         if event.device is None:
             adopted = self._adopt_device(event, now)
             if adopted is None:
+                if kind.role is Role.OUTCOME:
+                    # The kernel prints the line naming the device before a bare "Remounting
+                    # filesystem read-only", never after: with none before it, the outcome is
+                    # on a filesystem the log does not name, and it is reported now.
+                    return outputs + self._route(event, now)
                 self._pending.append((event, now))
                 return outputs
             event = adopted
@@ -301,17 +319,25 @@ class Engine:
         groups = match.groups
         topology = self.topology
         dev = None
-        for key in ("dev", "dev2"):
-            if key in groups:
-                dev = names.clean_name(groups[key])
-                if dev is None:
-                    self.stats.invalid_devices += 1
-                break
-        if dev is None and "jdev" in groups:
+        refused = False
+        if "dev" in groups:
+            dev = names.clean_name(groups["dev"])
+            if dev is None and (dm_name := names.mapper_name(groups["dev"])):
+                # btrfs names members by path: /dev/mapper/x is dm-N only the topology knows;
+                # else the filesystem the line is about ("(device dm-0)") stands for it.
+                dev = topology.by_dm_name(dm_name) or names.clean_name(groups.get("fsdev", ""))
+            refused = dev is None
+        elif "jdev" in groups:
             dev = names.journal_device(groups["jdev"])
-            if dev is None:
-                self.stats.invalid_devices += 1
+            refused = dev is None
+        if refused:
+            self.stats.invalid_devices += 1
+            self._refused = True
         address = names.scsi_address(groups["scsi"]) if "scsi" in groups else None
+        if address is None and "host" in groups:  # 2.6.9: "at scsi0, channel 0, id 1, lun 0"
+            address = names.scsi_address(
+                ":".join(groups.get(k, "") for k in ("host", "channel", "target", "lun"))
+            )
         if record.kernel_device:
             decoded = names.kernel_device_token(record.kernel_device)
             if decoded and decoded[0] == "scsi":
@@ -337,6 +363,10 @@ class Engine:
             dev = names.clean_name(record.udev_sysname)
         if dev is None:
             return None
+        if refused:
+            # The line names a device rowatch refuses (hostile or garbled text) but a
+            # structured field names the real one: trust that, not the text.
+            self._refused = False
         self._learn_stack(match, dev)
         return dev
 
@@ -344,7 +374,13 @@ class Engine:
         majmin = names.major_minor(text)
         if majmin:
             return self.topology.by_majmin(majmin) or majmin
-        return self.topology.by_dm_name(text) or names.clean_name(text)
+        known = self.topology.by_dm_name(text)
+        if known is not None:
+            return known
+        alias = names.clean_name(text)
+        if alias is not None:
+            self._aliases.add(alias)  # a map's name ("mpatha"); the topology would say dm-N
+        return alias
 
     def _learn_stack(self, match: Match, dev: str) -> None:
         """What the log itself says about the stack: partitions, journals, md and dm members."""
@@ -368,6 +404,12 @@ class Engine:
         kind = match.signature.kind
         if kind.layer in _FS_LAYERS:
             topology.learn_filesystem(dev)
+        if "fsdev" in groups and (fs_dev := names.clean_name(groups["fsdev"])):
+            # btrfs names the member that failed and the filesystem it belongs to: the
+            # member's errors are that filesystem's.
+            topology.learn_filesystem(fs_dev)
+            if fs_dev != dev:
+                topology.learn_parent(fs_dev, dev)
         if "md" in groups and (md := names.clean_name(groups["md"])):
             topology.learn_parent(md, dev)
         if "map" in groups and "majmin" in groups:
@@ -376,7 +418,9 @@ class Engine:
                 topology.learn_parent(mapped, dev)
 
     # ------------------------------------------------------------------ events
-    def _event(self, record: KernelRecord, match: Match, device: str | None) -> Event:
+    def _event(
+        self, record: KernelRecord, match: Match, device: str | None, now: float | None
+    ) -> Event:
         signature = match.signature
         groups = match.groups
         details: dict[str, str] = {}
@@ -384,8 +428,10 @@ class Engine:
             if key in groups:
                 details[key] = groups[key].strip()
         if "code" in groups and (result := parse_result(groups["code"])):
+            details["code"] = groups["code"]
             details["scsi_result"] = result.describe()
             details["hostbyte"] = result.host_byte
+            details["driverbyte"] = result.driver_byte
             details["status"] = result.status
         if "scsi" in groups and (address := names.scsi_address(groups["scsi"])):
             details["scsi_address"] = address
@@ -405,19 +451,34 @@ class Engine:
         event = Event.from_record(
             record, signature.kind, signature.name, device, details, filesystem, self._index
         )
-        pending = self._suppressed.pop(signature.kind, 0)
-        if pending:
-            event = _with(event, suppressed=pending)
+        suppressed = self._take_suppressed(signature.kind, now) + self._take_suppressed(None, now)
+        if suppressed:
+            event = _with(event, suppressed=suppressed)
         return event
 
-    def _note_suppressed(self, match: Match) -> None:
+    def _note_suppressed(self, match: Match, now: float | None) -> None:
+        """Hold a "N callbacks suppressed" count for the line that follows it."""
         function = match.groups.get("func", "").strip()
-        kind = SUPPRESSED_FUNCTIONS.get(function)
         count = int(match.groups.get("count", "0") or 0)
-        if kind is None:
+        if function in ANY_KIND_SUPPRESSORS:
+            kind: Kind | None = None
+        elif function in SUPPRESSED_FUNCTIONS:
+            kind = SUPPRESSED_FUNCTIONS[function]
+        else:
             self.stats.suppressed_unattributed += count
             return
-        self._suppressed[kind] = self._suppressed.get(kind, 0) + count
+        held, _ = self._suppressed.get(kind, (0, None))
+        self._suppressed[kind] = (held + count, now)
+
+    def _take_suppressed(self, kind: Kind | None, now: float | None) -> int:
+        """The held count for a line of ``kind``: the kernel prints the count just before the
+        first line its rate limit lets through again, so a count held longer than
+        ``attach_window`` belongs to no line we saw."""
+        count, when = self._suppressed.pop(kind, (0, None))
+        if count and not self._within(when, now, self.config.attach_window):
+            self.stats.suppressed_unattributed += count
+            return 0
+        return count
 
     # ------------------------------------------------------------------ lines naming no device
     def _adopt_device(self, event: Event, now: float | None) -> Event | None:
@@ -555,15 +616,17 @@ class Engine:
         anchor = incident.anchor
         assert anchor is not None
         below = set(self.topology.below(anchor))
-        guess = not self.topology.stack_known(anchor)
         outputs: list[Output] = []
         for other in list(self._open.values()):
             if other is incident or other.filesystem_device is not None or other.closed:
                 continue
             related = other.anchor in below
-            if not related and guess:
-                related = self._orphan(other) and self._within(
-                    other.last_clock, now, self.config.correlation_window
+            if not related:
+                # A guess: errors on a device of unknown place shortly before the first error.
+                related = (
+                    self._orphan(other)
+                    and self._may_sit_below(anchor, other.anchor)
+                    and self._within(other.last_clock, now, self.config.correlation_window)
                 )
             if related:
                 outputs += self._claim(incident, other)
@@ -576,14 +639,21 @@ class Engine:
         outputs: list[Output] = []
         targets = [self._open[fs] for fs in shared if fs in self._open]
         if not targets and self._orphan(device_incident):
+            # A guess: errors on a device of unknown place that start while a filesystem whose
+            # stack is unknown is failing. Only just after that filesystem's first error (the
+            # kernel logs the device errors first; a few more may follow in the same burst),
+            # and never once its outcome is settled: a disk that fails later is another story.
             targets = [
                 i
                 for i in self._open.values()
                 if i.filesystem_device is not None
                 and not i.closed
+                and i.outcome is None
                 and i.anchor is not None
-                and not self.topology.stack_known(i.anchor)
-                and self._within(i.last_clock, now, self.config.correlation_window)
+                and self._may_sit_below(i.anchor, device_incident.anchor)
+                and i.first_clock is not None
+                and now is not None
+                and 0 <= now - i.first_clock <= self.config.attach_window
             ]
         for target in targets:
             if target.id not in device_incident.claimed_by:
@@ -610,6 +680,20 @@ class Engine:
                 self.stats.incidents += 1
                 outputs.append(self._change(Transition.OPENED, claimer))
         return outputs
+
+    def _may_sit_below(self, filesystem: str, device: str | None) -> bool:
+        """Could ``device`` be under ``filesystem``, as far as anyone knows?
+
+        Not when a snapshot gives the filesystem's stack. When only the log gave it (sdb2 is
+        a partition of sdb), what may still be missing is the name of the disk's transport:
+        a SCSI address or ``major:minor`` the log never tied to a name. When nothing is known
+        (dm-0 with no topology), any device may be.
+        """
+        if device is None or self.topology.stack_known(filesystem):
+            return False
+        if not self.topology.stack_learned(filesystem):
+            return True
+        return names.is_transport_name(device) or names.major_minor(device) is not None
 
     def _orphan(self, incident: Incident) -> bool:
         """A device incident whose device has no known filesystem above it."""
@@ -653,6 +737,10 @@ class Engine:
                 return (1 << 20, 0)
             if names.is_transport_name(name):
                 return (-1, order[name])
+            if name in self._aliases:
+                # A multipath map known only by its name ("mpatha"): it sits right under
+                # the filesystem, above the paths the log names by major:minor.
+                return (1 << 19, order[name])
             return (len(self.topology.below(name)), order[name])
 
         return sorted(incident.devices, key=depth)

@@ -151,6 +151,7 @@ class Incident:
     last_uptime: float | None = None
     first_wall: float | None = None
     last_wall: float | None = None
+    first_clock: float | None = None
     last_clock: float | None = None
     cause: Cause | None = None
     reported: bool = False  # an OPENED change was emitted
@@ -177,6 +178,8 @@ class Incident:
                 self.first_wall = event.wall
             self.last_wall = event.wall
         if clock is not None:
+            if self.first_clock is None:
+                self.first_clock = clock
             self.last_clock = clock
         outcome = event.kind.outcome
         if outcome and (
@@ -196,6 +199,7 @@ class Incident:
         self.first_wall = _earliest(self.first_wall, other.first_wall)
         self.last_uptime = _latest(self.last_uptime, other.last_uptime)
         self.last_wall = _latest(self.last_wall, other.last_wall)
+        self.first_clock = _earliest(self.first_clock, other.first_clock)
         self.last_clock = _latest(self.last_clock, other.last_clock)
 
     @property

@@ -39,6 +39,7 @@ class Kind(StrEnum):
     SCSI_TIMEOUT = "scsi_timeout"
     SCSI_ABORT = "scsi_abort"
     SCSI_OFFLINE = "scsi_offline"
+    SCSI_NOTICE = "scsi_notice"  # sense that reports a change, not a failure (Unit Attention)
     NVME_ERROR = "nvme_error"
     IO_ERROR = "io_error"
     BUFFER_IO_ERROR = "buffer_io_error"
@@ -80,6 +81,7 @@ _LAYER: dict[Kind, Layer] = {
     Kind.SCSI_TIMEOUT: Layer.TRANSPORT,
     Kind.SCSI_ABORT: Layer.TRANSPORT,
     Kind.SCSI_OFFLINE: Layer.TRANSPORT,
+    Kind.SCSI_NOTICE: Layer.TRANSPORT,
     Kind.NVME_ERROR: Layer.TRANSPORT,
     Kind.DEVICE_NAME: Layer.TRANSPORT,
     Kind.IO_ERROR: Layer.BLOCK,
@@ -112,6 +114,9 @@ _ROLE: dict[Kind, Role] = {
     Kind.PATH_REINSTATED: Role.CONTEXT,
     Kind.PATHS_REMAINING: Role.CONTEXT,
     Kind.SCSI_ABORT: Role.CONTEXT,
+    # Unit Attention and friends: the target says something changed (a LUN was resized, an
+    # ALUA state moved, a reset happened). It explains what follows; it is not a failure.
+    Kind.SCSI_NOTICE: Role.CONTEXT,
     Kind.DEVICE_NAME: Role.NAMING,
     Kind.SUPPRESSED: Role.SUPPRESSED,
     Kind.MOUNTED: Role.LIFECYCLE,

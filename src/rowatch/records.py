@@ -17,9 +17,10 @@ from enum import StrEnum
 #: a hostile megabyte line can cause.
 MAX_MESSAGE_CHARS = 4096
 
-# C0 and C1 controls (U+0085 is a line break to Python, U+009B a terminal escape) and the
-# Unicode line and paragraph separators: none may reach a log line or a terminal.
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+# C0 and C1 controls (U+0085 is a line break to Python, U+009B a terminal escape), the
+# Unicode line and paragraph separators, and lone surrogates (a JSON "\ud800" escape: no
+# UTF-8 encoder takes one): none may reach a log line, a terminal or an e-mail.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 class Source(StrEnum):
@@ -41,8 +42,9 @@ class KernelRecord:
 
     ``uptime`` is the kernel's own timestamp (seconds since boot), ``wall`` the wall-clock time
     (seconds since the epoch) when the source knows it. ``trusted`` says whether the kernel
-    itself wrote the record: sources set it from facility/transport, text inputs set it
-    because the operator chose the file. Only trusted records can raise an alert.
+    itself wrote the record (for a userspace program's record, multipathd's, whether that
+    program did): sources set it from facility, transport and the sender's process name, text
+    inputs set it because the operator chose the file. Only trusted records count.
 
     ``kernel_device`` carries structured device information when the source has it:
     /dev/kmsg's ``DEVICE=`` and the journal's ``_KERNEL_DEVICE`` (``b8:0`` for a block device,
@@ -78,8 +80,9 @@ class KernelRecord:
 def clean_message(text: str) -> str:
     """Make untrusted text safe to match, log and print.
 
-    Newlines and other control characters (except tab), C0 and C1, and U+2028/U+2029 become
-    ``?`` so one record can never pose as two, and the text is cut to :data:`MAX_MESSAGE_CHARS`.
+    Newlines and other control characters (except tab), C0 and C1, U+2028/U+2029 and lone
+    surrogates become ``?`` so one record can never pose as two and every text encodes, and
+    the text is cut to :data:`MAX_MESSAGE_CHARS`.
     """
     if len(text) > MAX_MESSAGE_CHARS:
         text = text[:MAX_MESSAGE_CHARS]

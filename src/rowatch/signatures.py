@@ -14,9 +14,13 @@ device names are normalised):
 
 ``dev``      a kernel block device name (``sda``, ``sda1``, ``dm-0``, ``loop0``); btrfs lines give
              a path (``/dev/sdb``, ``/dev/mapper/x``), which ``devices.clean_name`` reduces
+             (a ``/dev/mapper`` name through the topology, else ``fsdev`` stands for it)
+``fsdev``    the device a filesystem line names as the filesystem's (btrfs ``(device sdb)``)
 ``jdev``     a jbd/jbd2 journal name: the device, plus ``-<journal inode>`` for jbd2 (``sda1-8``;
              2.6.2x jbd2 printed ``dm-3:8``)
 ``scsi``     a SCSI address ``H:C:T:L`` (or ``H C T L`` as 2.6.0 - 2.6.1x printed it)
+``host`` / ``channel`` / ``target`` / ``lun``  the same address spelled out (2.6.9: ``at scsi0,
+             channel 0, id 1, lun 0``)
 ``majmin``   a ``major:minor`` device number
 ``nvme``     an NVMe controller (``nvme0``)
 ``map``      a multipath map: its alias or WWID (multipathd), or its dm ``major:minor`` (kernel)
@@ -55,9 +59,23 @@ _SCSI = r"\d{1,5}:\d{1,5}:\d{1,5}:\d{1,20}"
 #   "sd 0:0:0:0: [sda]  "     3.x printed the name and then " " before the continuation
 #   "sd 0:0:0:0: [sda] tag#5 " 4.x+ (scsi_logging.c sdev_format_header)
 #   " 1:0:0:0: "              2.6.1x dev_printk of a device with no driver bound
+#   "sd 0:0:0:0: [storvsc] "  a driver's own name where a disk's belongs: storvsc passes
+#                             "storvsc" to scsi_print_sense_hdr(); only disk-like names count
 _SD = (
     rf"^(?:(?:sd|sr|st|scsi|ses|osst|ch) | )?(?P<scsi>{_SCSI}): "
-    r"(?:\[(?P<dev>[^\]\s]{1,32})\] {1,2})?(?:tag#\d{1,10} )?"
+    r"(?:\[(?:(?P<dev>sd[a-z]{1,4}|sr\d{1,4}|n?st\d{1,4}|osst\d{1,4})|[^\]\s]{1,32})\] {1,2})?"
+    r"(?:tag#\d{1,10} )?"
+)
+# Sense keys and additional sense that report a change rather than a failure
+# (drivers/scsi/sense_codes.h): Unit Attention after a LUN resize, an ALUA transition, a reset.
+_SENSE_NOTICE_KEYS = r"(?P<sense>Unit Attention|No Sense|Recovered Error)"
+_SENSE_NOTICE_ASC = (
+    r"(?P<asc>Changed operating definition|Capacity data has changed|Inquiry data has changed|"
+    r"Reported luns data has changed|Target operating conditions have changed|Parameters "
+    r"changed|Mode parameters changed|Asymmetric access state changed|Power on, reset, or bus "
+    r"device reset occurred|Power on occurred|Scsi bus reset occurred|Bus device reset "
+    r"function occurred|Commands cleared by another initiator|Not ready to ready change, "
+    r"medium may have changed)"
 )
 # btrfs_printk: "BTRFS info (device sdb): ", 5.19 - 6.4 "(device sdb: state EA)",
 # later "(device sdb state EA)" (fs/btrfs/messages.c STATE_STRING_PREFACE).
@@ -133,6 +151,7 @@ PREFILTER_CAPITALIZED: tuple[str, ...] = (
     "Kernel panic",
     "Removing after probe",
     "Disabling device",
+    "Attached scsi",
 )
 PREFILTER_PATTERNS: tuple[str, ...] = (
     r": (?:\[s[dr][a-z]|remaining active paths|"
@@ -601,8 +620,8 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature(
         name="btrfs_dev_stats",
         kind=Kind.IO_ERROR,
-        pattern=rf"^(?:BTRFS {_BTRFS_LEVEL} \(device {_DEV}{_BTRFS_STATE}\)|BTRFS|btrfs): bdev "
-        r"(?P<dev>/dev/[^\s,]{1,64}) errs: wr (?P<count>\d{1,20}), rd \d{1,20}",
+        pattern=rf"^(?:BTRFS {_BTRFS_LEVEL} \(device (?P<fsdev>{_DEV}){_BTRFS_STATE}\)|BTRFS|"
+        r"btrfs): bdev (?P<dev>/dev/[^\s,]{1,64}) errs: wr (?P<count>\d{1,20}), rd \d{1,20}",
         needle=" errs: wr ",
         meaning="btrfs counted an I/O error on one of its devices (count is the write-error "
         "counter)",
@@ -964,6 +983,32 @@ SIGNATURES: tuple[Signature, ...] = (
         example="sd 1:0:0:0: [sda] tag#12 FAILED Result: hostbyte=DID_BAD_TARGET "
         "driverbyte=DRIVER_OK cmd_age=94s",
     ),
+    # Azure/Hyper-V guests after a disk resize (storvsc names itself in the brackets), and
+    # any SAN after an ALUA transition: "sd 0:0:0:0: [storvsc] Sense Key : Unit Attention
+    # [current]" (github.com/microsoft/azure-linux-kernel issues; the wording is 4.x+'s)
+    Signature(
+        name="scsi_sense_notice",
+        kind=Kind.SCSI_NOTICE,
+        pattern=_SD + r"Sense Key : " + _SENSE_NOTICE_KEYS + r" \[(?:current|deferred)\]",
+        needle="Sense Key : ",
+        meaning="the target reports a change, not a failure: Unit Attention (a resize, an ALUA "
+        "state change, a reset), No Sense, Recovered Error. Context only: it never opens an "
+        "incident",
+        kernels="2.6.2x+ ('tag#' 4.x+)",
+        printed_by="drivers/scsi/scsi_logging.c: scsi_log_print_sense_hdr()",
+        example="sd 0:0:0:0: [storvsc] Sense Key : Unit Attention [current]",
+    ),
+    Signature(
+        name="scsi_add_sense_notice",
+        kind=Kind.SCSI_NOTICE,
+        pattern=_SD + r"Add\. Sense: " + _SENSE_NOTICE_ASC + r"\s*$",
+        needle="Add. Sense: ",
+        meaning="the additional sense of a Unit Attention: what changed (capacity, operating "
+        "definition, LUN inventory, ALUA state) or that a reset happened. Context only",
+        kernels="2.6.2x+",
+        printed_by="drivers/scsi/scsi_logging.c: scsi_format_extd_sense()",
+        example="sd 0:0:0:0: [storvsc] Add. Sense: Changed operating definition",
+    ),
     # github.com/longhorn/longhorn/issues/193 (4.x)
     Signature(
         name="scsi_sense_key",
@@ -1172,6 +1217,21 @@ SIGNATURES: tuple[Signature, ...] = (
         printed_by="fs/ext4/super.c: ext4_fill_super() / __ext4_fill_super()",
         # example: this project's test machine, Linux 6.18 (tests/data/real/ext2-*.kmsg)
         example="EXT4-fs (loop0): mounting ext2 file system using the ext4 subsystem",
+    ),
+    # LKML 2007 (RHEL 5, 2.6.18): "sd 0:0:1:0: Attached scsi disk sdb"; 2.6.9 (RHEL 4):
+    # "Attached scsi disk sdb at scsi0, channel 0, id 1, lun 0"
+    Signature(
+        name="scsi_attached_disk_old",
+        kind=Kind.DEVICE_NAME,
+        pattern=rf"^(?:(?:sd|sr) (?P<scsi>{_SCSI}): )?Attached scsi (?:removable )?disk "
+        r"(?P<dev>sd[a-z]{1,4})(?: at scsi(?P<host>\d{1,5}), channel (?P<channel>\d{1,5}), id "
+        r"(?P<target>\d{1,5}), lun (?P<lun>\d{1,20}))?\s*$",
+        needle="Attached scsi ",
+        meaning="names the disk at a SCSI address (2.6-era wording); learned, not evidence",
+        kernels="'Attached scsi disk sdb at scsi0, channel 0, id 1, lun 0' 2.6.0 - 2.6.1x; "
+        "'sd 0:0:1:0: Attached scsi disk sdb' 2.6.18 - 2.6.2x",
+        printed_by="drivers/scsi/sd.c: sd_probe()",
+        example="sd 0:0:1:0: Attached scsi disk sdb",
     ),
     Signature(
         name="scsi_attached",

@@ -28,6 +28,8 @@ from typing import Any
 from rowatch import devices as names
 
 TOPOLOGY_VERSION = 1
+#: The type of a device only the log told about: no snapshot listed it.
+LEARNED = "unknown"
 
 
 class TopologyError(ValueError):
@@ -152,7 +154,7 @@ class Topology:
         """The device called ``name``, created (with no known relations) if new."""
         device = self._devices.get(name)
         if device is None:
-            device = BlockDevice(name=name, type="unknown")
+            device = BlockDevice(name=name, type=LEARNED)
             self.add(device)
         return device
 
@@ -274,7 +276,16 @@ class Topology:
     def stack_known(self, name: str) -> bool:
         """True if the snapshot (not only the log) says what ``name`` sits on."""
         device = self._devices.get(name)
-        return bool(device and (device.parents or device.type in ("disk", "loop")))
+        return bool(
+            device
+            and device.type != LEARNED
+            and (device.parents or device.type in ("disk", "loop"))
+        )
+
+    def stack_learned(self, name: str) -> bool:
+        """True if the log taught what ``name`` sits on (a partition's disk, say)."""
+        device = self._devices.get(name)
+        return bool(device and device.parents)
 
     # ------------------------------------------------------------------ snapshot I/O
     def to_json(self) -> dict[str, Any]:

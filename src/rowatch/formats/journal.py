@@ -57,6 +57,13 @@ def journal_record(fields: Mapping[str, object]) -> KernelRecord | None:
         return None
     transport = _text(fields.get("_TRANSPORT"))
     facility_text = _text(fields.get("SYSLOG_FACILITY"))
+    identifier = _clean(fields.get("SYSLOG_IDENTIFIER")) or ""
+    if transport == "kernel":
+        trusted = facility_text == "0"
+    else:
+        # Anyone can log as "multipathd" (logger -t multipathd); journald's own _COMM (the
+        # sender's process name, from the kernel) says who really did.
+        trusted = bool(identifier) and _clean(fields.get("_COMM")) == identifier
     monotonic = _usec(fields.get("_SOURCE_MONOTONIC_TIMESTAMP"))
     if monotonic is None:
         monotonic = _usec(fields.get("__MONOTONIC_TIMESTAMP"))
@@ -66,13 +73,11 @@ def journal_record(fields: Mapping[str, object]) -> KernelRecord | None:
         wall=_usec(fields.get("__REALTIME_TIMESTAMP")),
         priority=_small_int(fields.get("PRIORITY"), 7),
         facility=_small_int(facility_text, 255),
-        trusted=transport == "kernel" and facility_text == "0",
+        trusted=trusted,
         source=Source.JOURNAL,
         # Everything the kernel transport carries is the kernel log (a userspace write to
         # /dev/kmsg included: the trust flag tells those apart), whatever identifier it has.
-        program="kernel"
-        if transport == "kernel"
-        else (_clean(fields.get("SYSLOG_IDENTIFIER")) or ""),
+        program="kernel" if transport == "kernel" else identifier,
         subsystem=_clean(fields.get("_KERNEL_SUBSYSTEM")),
         kernel_device=_clean(fields.get("_KERNEL_DEVICE")),
         udev_sysname=_clean(fields.get("_UDEV_SYSNAME")) or _devnode_name(fields),
