@@ -26,7 +26,15 @@ Event = dict[str, Any]
 class Daemon:
     """A running ``rowatch run`` and what it said."""
 
-    def __init__(self, workdir: Path, config: str, *, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        config: str,
+        *,
+        extra_args: tuple[str, ...] = (),
+        wrapper: tuple[str, ...] = (),
+    ) -> None:
+        """``wrapper`` runs before the daemon's own argv (e.g. ``unshare -m ...``)."""
         self.workdir = workdir
         self.config_path = workdir / "rowatch.toml"
         self.config_path.write_text(config)
@@ -42,6 +50,7 @@ class Daemon:
         env = {**os.environ, "NOTIFY_SOCKET": str(notify_path), "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             [
+                *wrapper,
                 sys.executable,
                 "-m",
                 "rowatch",
@@ -141,8 +150,10 @@ class Daemon:
 
 
 @contextlib.contextmanager
-def running_daemon(workdir: Path, config: str, *args: str) -> Iterator[Daemon]:
-    daemon = Daemon(workdir, config, extra_args=args)
+def running_daemon(
+    workdir: Path, config: str, *args: str, wrapper: tuple[str, ...] = ()
+) -> Iterator[Daemon]:
+    daemon = Daemon(workdir, config, extra_args=args, wrapper=wrapper)
     try:
         daemon.wait_ready()
         yield daemon

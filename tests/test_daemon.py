@@ -204,3 +204,34 @@ def test_broken_config_at_start_exits_with_ex_config(tmp_path: Path) -> None:
     )
     assert result.returncode == 78
     assert "source.type" in result.stdout + result.stderr
+
+
+def test_reconciler_sees_the_hosts_mount_flags_from_inside_a_sandbox(tmp_path: Path) -> None:
+    """Under ProtectSystem=strict the service's own mount table shows every mount read-only
+    per mount, so a superblock the kernel made read-only (btrfs forced read-only; ext4 before
+    6.12) would look read-only by configuration there. The reconciler reads PID 1's table."""
+    ks.require("btrfs", "fuse")
+    with ks.loop_filesystem("btrfs", "", fuse=True) as fs:
+        ks.fuse_eio_failure(fs)  # before the daemon: with backlog off it never reads the lines
+        assert fs.fuse is not None
+        fs.fuse.heal()
+        # What systemd does to the service: a private mount namespace, mounts read-only.
+        sandbox = (
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            'mount -o remount,bind,ro "$0" && exec "$@"',
+            str(fs.mountpoint),
+        )
+        with running_daemon(
+            tmp_path, config_text(tmp_path, backlog=False), wrapper=sandbox
+        ) as daemon:
+            event = read_only_for(daemon, fs, timeout=5.0)
+            evidence = " ".join(event["evidence"])  # type: ignore[arg-type]
+            assert "forced readonly" not in evidence  # the mount table said it, not the log
+            own = Path(f"/proc/{daemon.process.pid}/mountinfo").read_text()
+            (line,) = [x for x in own.splitlines() if f" {fs.mountpoint} " in x]
+            assert line.split()[5].startswith("ro")  # the daemon's own view: ro per mount

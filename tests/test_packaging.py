@@ -186,6 +186,22 @@ def test_unit_exposure_is_ok() -> None:
     assert verdict == "OK"
 
 
+def test_docs_quote_the_exposure_systemd_analyze_gives(tmp_path: Path) -> None:
+    """docs/security.md and the README quote the rating, with and without the fanotify
+    drop-in the security doc offers: the figures are measured here, not remembered."""
+    score, _ = exposure(UNIT)
+    raw = (ROOT / "docs" / "security.md").read_text()
+    security = " ".join(raw.split())  # the figures may wrap across lines
+    assert f'**{score:.1f}, "OK"**' in security
+    assert f"rates it {score:.1f}, OK" in " ".join((ROOT / "README.md").read_text().split())
+    drop_in = re.search(r"```ini\n\[Service\]\n(.*?)```", raw, re.S)
+    assert drop_in, "the fanotify drop-in is no longer in docs/security.md"
+    widened = tmp_path / "rowatch.service"
+    widened.write_text(UNIT.read_text().replace("[Install]", drop_in.group(1) + "\n[Install]"))
+    wider, verdict = exposure(widened)
+    assert f'rises from {score:.1f} to {wider:.1f} (still "{verdict}")' in security
+
+
 def test_unit_runs_unprivileged_with_only_cap_syslog() -> None:
     settings = unit_settings()
     assert settings["User"] == ["rowatch"]

@@ -485,6 +485,7 @@ class Daemon:
                 # disk must not stall the event loop that reads the kernel log.
                 states = await asyncio.to_thread(
                     read_filesystems,
+                    host_mountinfo(),  # the sandbox's own table shows every mount ro
                     ignore_mountpoints=settings.ignore_mountpoints,
                     ignore_fstypes=settings.ignore_fstypes,
                 )
