@@ -16,13 +16,15 @@ a free port, so a client under test can run in the test's own loop. Behaviours:
   TLS from the first byte (SMTPS). Both use a self-signed certificate for 127.0.0.1 and
   localhost (:func:`make_certificate`: ``cryptography`` when importable, else the
   ``openssl`` command), which a client can trust through :attr:`SmtpTestServer.ca_file`;
-* ``users={"name": "password"}``: AUTH (PLAIN, LOGIN) required, over TLS only.
+* ``users={"name": "password"}``: AUTH (PLAIN, LOGIN) required, over TLS only;
+* ``data_delay=S``: DATA is answered only after S seconds (a slow or hanging relay).
 
 Works with aiosmtpd 1.4.3 (Debian 12) and the newest from PyPI.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import shutil
@@ -179,6 +181,9 @@ class Behaviour:
     reject_reply: str = "550 5.1.1 No such user here"
     tls: Literal["none", "starttls", "implicit"] = "none"
     users: dict[str, str] | None = None
+    #: Seconds the server sits on DATA before it takes the message: a relay that is slow or
+    #: hangs, so a test can kill the client mid-transaction.
+    data_delay: float = 0.0
 
 
 @dataclass
@@ -230,6 +235,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, smtp: Any, session: Any, envelope: Any) -> str:
+        if self.server.behaviour.data_delay:
+            await asyncio.sleep(self.server.behaviour.data_delay)
         if self._tempfail(self.server.transactions, "DATA"):
             return self.server.behaviour.tempfail_reply
         login = session.auth_data

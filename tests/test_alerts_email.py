@@ -5,16 +5,18 @@ The filesystem fails for real (trigger_fs_error); the relay is aiosmtpd. Root on
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
 import pytest
 
 import kernel_scenarios as ks
-from daemon_harness import config_text, running_daemon
+from daemon_harness import Daemon, config_text, running_daemon
 
 pytest.importorskip("aiosmtpd", reason="aiosmtpd is in the [test] extra")
-from smtp_server import SmtpTestServer
+from smtp_server import Behaviour, SmtpTestServer
 
 pytestmark = pytest.mark.root
 
@@ -121,3 +123,101 @@ def test_alertmanager_gets_the_read_only_alert_with_its_labels(tmp_path: Path) -
             assert isinstance(labels, dict)
             assert labels["severity"] == "critical"
             assert labels["filesystem"] == "ext4"
+
+
+def stored_pages(state: Path) -> list[str]:
+    return sorted(p.name for p in (state / "outbox" / "email").glob("*-read_only.json"))
+
+
+def test_killed_while_sending_loses_no_alert_and_repeats_no_stored_one(tmp_path: Path) -> None:
+    """SIGKILL while the relay sits on one page: the page that came meanwhile was stored at
+    once (not only in memory, though marked alerted), so the next start sends both, once."""
+    config = config_text(tmp_path, backlog=True)
+    slow = SmtpTestServer(Behaviour(data_delay=120))
+    fast = SmtpTestServer()
+    with slow, fast, ks.loop_filesystem("ext4") as fs1, ks.loop_filesystem("ext4") as fs2:
+        first = Daemon(tmp_path, config, extra_args=("--smtp", slow.url(), *MAIL))
+        try:
+            first.wait_ready()
+            ks.trigger_ext4_error(fs1)
+            deadline = time.monotonic() + 10
+            while slow.transactions < 1 and time.monotonic() < deadline:
+                time.sleep(0.02)  # the first page is in DATA, waiting on the relay
+            assert slow.transactions == 1
+            ks.trigger_ext4_error(fs2)
+            while len(stored_pages(tmp_path / "state")) < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert len(stored_pages(tmp_path / "state")) == 2
+            first.process.kill()
+        finally:
+            first.stop()
+        with running_daemon(tmp_path, config, "--smtp", fast.url(), *MAIL):
+            wait_for_mails(fast, fs1, timeout=20.0)
+            wait_for_mails(fast, fs2, timeout=20.0)
+            time.sleep(1.0)
+            assert len(read_only_mails(fast, fs1)) == 1
+            assert len(read_only_mails(fast, fs2)) == 1
+
+
+def test_a_warning_held_back_at_shutdown_is_sent_before_the_exit(tmp_path: Path) -> None:
+    with (
+        SmtpTestServer() as server,
+        ks.loop_filesystem("ext4", "errors=continue") as fs,
+        running_daemon(tmp_path, config_text(tmp_path), "--smtp", server.url(), *MAIL) as daemon,
+    ):
+        ks.trigger_ext4_error(fs)
+        daemon.wait_for(lambda e: e.get("event") == "incident_opened", 5.0, what="opened")
+        assert daemon.stop() == 0  # within alerts.opened_delay (2 s): still held
+        subjects = [str(r.message["Subject"]) for r in server.received]
+        assert any(fs.loop in s and "still writable" in s for s in subjects), subjects
+
+
+def test_a_second_warning_on_the_same_device_is_alerted_too(tmp_path: Path) -> None:
+    config = config_text(tmp_path, extra='[engine]\nquiet_period = "2s"\n')
+    with (
+        SmtpTestServer() as server,
+        ks.loop_filesystem("ext4", "errors=continue") as fs,
+        running_daemon(tmp_path, config, "--smtp", server.url(), *MAIL) as daemon,
+    ):
+        ks.trigger_ext4_error(fs)
+        daemon.wait_for(
+            lambda e: e.get("event") == "incident_closed" and e.get("filesystem_device") == fs.loop,
+            15.0,
+            what="the first warning closing",
+        )
+        ks.trigger_ext4_error(fs)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            warnings = [r for r in server.received if fs.loop in str(r.message["Subject"])]
+            if len(warnings) >= 2:
+                break
+            time.sleep(0.1)
+        assert len(warnings) == 2, [str(r.message["Subject"]) for r in server.received]
+        assert daemon.named("alert_skipped") == []
+
+
+def test_a_state_disk_that_stops_answering_does_not_hold_back_the_page(tmp_path: Path) -> None:
+    """The state directory's disk hangs (its FUSE server stopped, as a SCSI device in error
+    handling would): the daemon's loop never waits on it, so the page still goes out."""
+    with (
+        SmtpTestServer() as server,
+        ks.loop_filesystem("ext4", "errors=remount-ro", fuse=True) as state_fs,
+        ks.loop_filesystem("ext4") as fs,
+    ):
+        assert state_fs.fuse is not None
+        config = (
+            f'[source]\nbacklog = false\n[state]\ndirectory = "{state_fs.mountpoint}/state"\n'
+            f'runtime_directory = "{tmp_path}/run"\n[reconciler]\ninterval = "1s"\n'
+        )
+        with running_daemon(tmp_path, config, "--smtp", server.url(), *MAIL) as daemon:
+            os.kill(state_fs.fuse.process.pid, signal.SIGSTOP)
+            try:
+                began = time.monotonic()
+                ks.trigger_ext4_error(fs)
+                wait_for_mails(server, fs, timeout=20.0)
+                assert time.monotonic() - began < 12.0  # two io timeouts of 5 s at most
+                daemon.wait_for(
+                    lambda e: e.get("event") == "state_fallback", 10.0, what="state_fallback"
+                )
+            finally:
+                os.kill(state_fs.fuse.process.pid, signal.SIGCONT)

@@ -213,6 +213,7 @@ def test_jitter_is_full_and_the_schedule_resets_after_a_success(dirs: list[Path]
         sleep = FakeSleep()
         dispatcher = await started([sink], dirs, sleep=sleep, rng=Ceiling())
         dispatcher.submit(alert("a", created=T0))
+        await until(lambda: sink.received == ["a"])
         dispatcher.submit(alert("b", created=T0 + 1))
         await until(lambda: sink.received == ["a", "b"])
         await dispatcher.drain(1)
@@ -308,6 +309,87 @@ def test_a_page_is_not_held_back_by_an_alert_the_sink_chokes_on(dirs: list[Path]
         await until(lambda: sink.received == ["y-read_only"])
         assert dispatcher.pending() == {"fake": 1}
         await dispatcher.drain(0.1)
+
+    run(main)
+
+
+def test_the_rest_is_not_held_back_by_an_alert_the_sink_chokes_on(dirs: list[Path]) -> None:
+    async def main() -> None:
+        sink = FakeSink()
+        sink.refuse = lambda a: SinkError("500 payload") if a.id == "poison" else None
+        dispatcher = await started([sink], dirs, sleep=FakeSleep())
+        dispatcher.submit(alert("poison", created=T0))
+        dispatcher.submit(alert("z-opened", created=T0 + 1))
+        dispatcher.submit(alert("z-update-7", AlertKind.UPDATE, created=T0 + 2))
+        await until(lambda: sink.received == ["z-opened", "z-update-7"])
+        assert dispatcher.pending() == {"fake": 1}  # the poison stays, retried with backoff
+        await dispatcher.drain(0.1)
+
+    run(main)
+
+
+def test_a_relay_that_is_down_is_tried_once_more_not_for_every_alert(dirs: list[Path]) -> None:
+    async def main() -> None:
+        sink = FakeSink()
+        sink.refuse = lambda a: SinkError("connection refused")
+        delays: list[float] = []
+
+        async def sleep(delay: float) -> None:  # the first backoff never ends
+            delays.append(delay)
+            await asyncio.Event().wait()
+
+        dispatcher = await started([sink], dirs, sleep=sleep, rng=Ceiling())
+        for index in range(5):
+            dispatcher.submit(alert(f"q{index}-opened", created=T0 + index))
+        await until(lambda: len(delays) >= 1)
+        assert sink.attempts == ["q0-opened", "q1-opened"]  # head, then one more
+        await dispatcher.drain(0)
+
+    run(main)
+
+
+def test_an_alert_is_stored_while_another_is_being_sent(dirs: list[Path]) -> None:
+    """A crash must not lose an alert submitted while the sink is busy with another."""
+
+    async def main() -> None:
+        stored: list[str] = []
+        stuck = HangingSink("stuck")
+        dispatcher = await started(
+            [stuck], dirs, send_timeout=30, on_stored=lambda a: stored.append(a.id)
+        )
+        dispatcher.submit(alert("a-opened"))
+        await until(lambda: stuck.attempts == ["a-opened"])  # the send hangs from here
+        dispatcher.submit(alert("a-read_only", AlertKind.READ_ONLY, created=T0 + 1))
+        await until(lambda: stored == ["a-opened", "a-read_only"])
+        on_disk = sorted(f.name for f in (dirs[0] / "stuck").glob("*.json"))
+        assert any("read_only" in name for name in on_disk), on_disk
+        await dispatcher.drain(0)
+
+    run(main)
+
+
+def test_on_stored_waits_for_every_sink(dirs: list[Path]) -> None:
+    async def main() -> None:
+        stored: list[str] = []
+        slow_write = threading.Event()
+
+        def write(path: Path, data: bytes) -> None:
+            if "slow" in path.parts:
+                slow_write.wait(5)
+            write_atomic(path, data)
+
+        dispatcher = await started(
+            [FakeSink("fast"), FakeSink("slow")],
+            dirs,
+            write=write,
+            on_stored=lambda a: stored.append(a.id),
+        )
+        dispatcher.submit(alert("b-opened"))
+        await asyncio.sleep(0.2)
+        assert stored == []  # "fast" has it, "slow" not yet
+        slow_write.set()
+        await until(lambda: stored == ["b-opened"])
+        await dispatcher.drain(1)
 
     run(main)
 

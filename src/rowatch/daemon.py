@@ -27,7 +27,7 @@ from typing import Any
 import structlog
 
 from rowatch import __version__
-from rowatch.alert import Alert
+from rowatch.alert import Alert, AlertKind
 from rowatch.config import Config, ConfigError, changed_keys, load_config
 from rowatch.dispatch import Dispatcher
 from rowatch.engine import Engine, Output, Rejected
@@ -51,6 +51,7 @@ from rowatch.smtp_url import EmailSettings, SmtpSettingsError
 from rowatch.sources import Source, SourceError
 from rowatch.state import StateStore, alert_key, write_atomic
 from rowatch.sysfs import build_topology
+from rowatch.threads import in_daemon_thread
 from rowatch.topology import Topology
 
 log = structlog.get_logger("rowatch")
@@ -60,9 +61,13 @@ STATUS_FILE = "status.json"
 #: A userspace process imitating kernel messages is logged at most this often, with a count.
 _REJECTED_LOG_INTERVAL = 60.0
 #: Alerts for what the backlog (the log since boot) shows are held until it has been read,
-#: so an incident that ended before the daemon started is logged but not alerted. If the
-#: source never says it is caught up, this long after start is taken as caught up.
-_BACKLOG_GRACE = 3.0
+#: so an incident that ended before the daemon started is logged but not alerted. The
+#: source says when it has caught up; if it never does, this long after start is taken as
+#: caught up (a boot's kernel log reads in well under a second from kmsg or the journal).
+_BACKLOG_LIMIT = 30.0
+#: The state file gets this long to be written; a directory that does not answer in time
+#: (an fsync hanging on the failing disk) is given up for the next one.
+_STATE_IO_TIMEOUT = 5.0
 #: udev and mount events come in bursts (a disk with ten partitions): one rebuild for all.
 _TOPOLOGY_DEBOUNCE = 0.2
 
@@ -165,6 +170,7 @@ class Daemon:
                 Path(config.state.runtime_directory) / "outbox",
             ],
             max_pending=config.alerts.outbox_max,
+            on_stored=self._alert_stored,
         )
         self._flood_wake = asyncio.Event()
         self._alertmanager: Any = next(
@@ -183,7 +189,6 @@ class Daemon:
         self.reconciler = self._new_reconciler()
         self.source: Source | None = None
         self._started_wall = time.time()
-        self._started_mono = time.clock_gettime(time.CLOCK_MONOTONIC)
         self._in_backlog = True
         self._held: dict[str, IncidentChange] = {}
         self._states: dict[str, FsState] = {}
@@ -197,6 +202,8 @@ class Daemon:
         self._topology_timer: asyncio.TimerHandle | None = None
         self._reconcile_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
+        self._state_dirty = asyncio.Event()
+        self._cursor: str | None = None  # the newest journal cursor handled
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self) -> int:
@@ -220,8 +227,18 @@ class Daemon:
             await self.dispatcher.close()
             return 1
         self._start_watchers()
+        consume = asyncio.create_task(self._consume(self.source), name="source")
+        # The log since boot first: the incidents it shows take their ids from its records,
+        # so a restart names them as before, and what the mount table shows joins them.
+        caught_up = getattr(self.source, "caught_up", None)
+        if caught_up is not None:
+            waiting = asyncio.ensure_future(caught_up.wait())
+            await asyncio.wait(
+                {waiting, consume}, timeout=_BACKLOG_LIMIT, return_when="FIRST_COMPLETED"
+            )
+            waiting.cancel()
+        self._end_backlog()
         await self._reconcile()
-        loop.call_later(_BACKLOG_GRACE, self._end_backlog)
         self.status.source = self.source.describe()
         log.info(
             "daemon_started",
@@ -234,9 +251,10 @@ class Daemon:
         self._publish_status()
         self.notifier.ready(self.status.line())
         tasks = [
-            asyncio.create_task(self._consume(self.source), name="source"),
+            consume,
             asyncio.create_task(self._flood_timer(), name="alerts"),
             asyncio.create_task(self._reconcile_timer(), name="reconciler"),
+            asyncio.create_task(self._state_writer(), name="state"),
         ]
         interval = self.notifier.watchdog_interval()
         if interval:
@@ -270,8 +288,13 @@ class Daemon:
             if watcher is not None:
                 with contextlib.suppress(Exception):
                     watcher.close()
+        # What flood control still holds (a warning waiting for opened_delay, a digest being
+        # gathered) goes now: after the exit it would exist nowhere.
+        self._submit(self.flood.flush(time.time(), self._current_snapshot))
         await self.dispatcher.drain(self.config.shutdown.drain_timeout)
         await self.dispatcher.close()
+        self._advance_cursor()
+        await self._write_state()
         with contextlib.suppress(OSError):
             (Path(self.config.state.runtime_directory) / STATUS_FILE).unlink()
 
@@ -309,12 +332,20 @@ class Daemon:
             self._handle(self._feed(batch))
             cursor = next((r.origin for r in reversed(batch) if r.origin), None)
             if cursor is not None:
-                # After the batch is handled: a crash before this line re-reads the batch,
-                # and the alert state makes sure nothing is alerted twice.
-                self.state.set_journal_cursor(cursor)
-            if self._in_backlog and not self._is_backlog(batch[-1]):
-                self._end_backlog()
+                self._cursor = cursor
+                self._advance_cursor()
             self.status.position = dict(getattr(source, "position", {}) or {})
+
+    def _advance_cursor(self) -> None:
+        """Save the journal cursor, but only past records whose alerts are safe: stored in
+        every outbox, not held in flood control. A crash before that re-reads them, and the
+        alert state keeps what was stored from being alerted twice."""
+        if self._cursor is None or self._cursor == self.state.journal_cursor:
+            return
+        if self.dispatcher.unstored() or self.flood.holding():
+            return
+        self.state.set_journal_cursor(self._cursor)
+        self._state_dirty.set()
 
     def _feed(self, batch: Iterable[KernelRecord]) -> list[Output]:
         outputs: list[Output] = []
@@ -324,12 +355,6 @@ class Daemon:
                 continue
             outputs += self.engine.feed(record)
         return outputs
-
-    def _is_backlog(self, record: KernelRecord) -> bool:
-        """Did the kernel log this before the daemon started?"""
-        if record.wall is not None:
-            return record.wall < self._started_wall
-        return record.uptime is not None and record.uptime < self._started_mono
 
     def _records_lost(self, count: int) -> None:
         log.warning(
@@ -361,6 +386,11 @@ class Daemon:
         level = {Transition.OPENED: "warning", Transition.OUTCOME: "critical"}.get(
             change.transition, "info"
         )
+        if self._in_backlog:
+            # The log since boot, read again at start: history, not news. What is still
+            # open is alerted (and logged as such) when the backlog ends.
+            level = "info"
+            fields["backlog"] = True
         if change.transition is Transition.MERGED:
             fields["merged_into"] = change.snapshot.get("merged_into")
         if "resolution" in change.snapshot:
@@ -387,17 +417,25 @@ class Daemon:
     def _alert_on(self, change: IncidentChange) -> None:
         """Decide whether a change is alerted: once per filesystem and outcome per boot."""
         snapshot = change.snapshot
+        device_keys = f"{self.boot_id}|{_alert_device(snapshot) or '?'}|"
         if change.transition is Transition.RECOVERED:
             self._held.pop(change.incident_id, None)
+            # The device may carry a new filesystem that fails again: a new alert then.
+            # While reading the backlog only what was alerted for this very incident is
+            # forgotten: an older filesystem of the same name recovering must not unmark
+            # the alert given for the current one.
+            incident = change.incident_id if self._in_backlog else None
+            if self.state.forget(device_keys, incident):
+                self._state_dirty.set()
             if not self._in_backlog:
-                # The device may carry a new filesystem that fails again: a new alert then.
-                # Not while reading the backlog: an older filesystem of the same name
-                # recovering must not unmark the alert given for the current one.
-                self.state.forget(f"{self.boot_id}|{_alert_device(snapshot) or '?'}|")
                 self._queue_alert(change)
             return
         if change.transition in (Transition.MERGED, Transition.CLOSED):
             self._held.pop(change.incident_id, None)
+            # It is over (quiet, or folded into its filesystem's): a new incident on the
+            # device is news again.
+            if self.state.forget(device_keys, change.incident_id):
+                self._state_dirty.set()
             if not self._in_backlog:
                 self._changes.append(change)  # flood control stops following it
             return
@@ -422,16 +460,42 @@ class Daemon:
         snapshot = change.snapshot
         if change.transition is not Transition.RECOVERED:
             key = alert_key(self.boot_id, _alert_device(snapshot), snapshot.get("outcome"))
-            if self.state.already_alerted(key):
+            entry = self.state.alerted(key)
+            if entry is not None:
+                before = float(entry.get("at") or 0) < self._started_wall
                 log.info(
                     "alert_skipped",
-                    reason="already alerted (before a restart)",
+                    reason="already alerted" + (" (before a restart)" if before else ""),
                     key=key,
                     **incident_fields(snapshot),
                 )
+                # Later messages about it thread under the one sent then.
+                thread = entry.get("thread")
+                self.flood.resume(
+                    change,
+                    thread if isinstance(thread, str) else None,
+                    snapshot.get("outcome"),
+                    time.time(),
+                )
                 return
-            self.state.mark_alerted(key, snapshot["id"], time.time())
         self._changes.append(change)
+
+    def _alert_stored(self, alert: Alert) -> None:
+        """Every outbox has the alert: from now on a restart must not send it again."""
+        outcome_kinds = {AlertKind.READ_ONLY}
+        warning_kinds = {AlertKind.OPENED, AlertKind.UPDATE, AlertKind.DIGEST}
+        if alert.kind not in outcome_kinds | warning_kinds:
+            self._advance_cursor()
+            return
+        for snapshot in alert.incidents:
+            outcome = snapshot.get("outcome") if alert.kind in outcome_kinds else None
+            key = alert_key(self.boot_id, _alert_device(snapshot), outcome)
+            if not self.state.already_alerted(key):
+                # A digest starts no thread; the incident's own first message does.
+                thread = "" if alert.kind is AlertKind.DIGEST else (alert.thread or alert.id)
+                self.state.mark_alerted(key, str(snapshot.get("id")), alert.created, thread)
+        self._state_dirty.set()
+        self._advance_cursor()
 
     def _send_changes(self) -> None:
         """One batch of changes through flood control, and what it lets out to the sinks."""
@@ -444,6 +508,33 @@ class Daemon:
     def _submit(self, alerts: Iterable[Alert]) -> None:
         for alert in alerts:
             self.dispatcher.submit(alert)
+
+    # ------------------------------------------------------------------ state
+    async def _state_writer(self) -> None:
+        """Write the state file whenever it changed, off the loop, one write at a time."""
+        while True:
+            await self._state_dirty.wait()
+            self._state_dirty.clear()
+            await self._write_state()
+
+    async def _write_state(self) -> None:
+        """Write the state now; a directory that refuses or hangs is given up for the next
+        (the runtime directory, then memory), and the daemon says so."""
+        data = self.state.encode()
+        while self.state.location is not None:
+            location = self.state.location
+            try:
+                await asyncio.wait_for(
+                    in_daemon_thread(self.state.write_to, location, data), _STATE_IO_TIMEOUT
+                )
+                return
+            except TimeoutError:
+                reason = f"no answer within {_STATE_IO_TIMEOUT:g}s"
+            except OSError as exc:
+                reason = exc.strerror or repr(exc)
+            moved = self.state.give_up(location, reason)
+            if moved is not None:
+                self._state_fell_back(*moved)
 
     async def _flood_timer(self) -> None:
         """Updates and digests fall due with time, not with records: wake for them."""

@@ -1,17 +1,19 @@
 """Delivery: one worker per sink, each with its own durable outbox, retrying until it works.
 
-``submit(alert)`` hands an alert to every sink's worker and returns at once. Each worker
-first stores the alert in its :class:`~rowatch.outbox.Outbox` (on disk, before any attempt),
-then sends its pending alerts oldest first, and on a temporary failure waits with
-exponential backoff and full jitter (``uniform(0, min(max, base * factor ** (n - 1)))``)
-before trying again. Workers share nothing but the outbox locations, so a sink that hangs or
-fails never delays another.
+``submit(alert)`` hands an alert to every sink's lane and returns at once. Each lane stores
+the alert in its :class:`~rowatch.outbox.Outbox` (on disk, before any attempt) right away,
+even while a send is in flight, and tells ``on_stored(alert)`` once every lane has it: only
+then is the alert safe from a crash. Each lane's worker sends its pending alerts oldest
+first, and on a temporary failure waits with exponential backoff and full jitter
+(``uniform(0, min(max, base * factor ** (n - 1)))``) before trying again. Lanes share nothing
+but the outbox locations, so a sink that hangs or fails never delays another.
 
-Order and the page: a sink gets its alerts in the order they were created; a failing alert
-at the head blocks the ones behind it (they would fail too: the relay is down), except a
-read-only alert, which gets its own attempt right after the head fails (an alert the sink
-chokes on must not hold back the page), and a new read-only alert cuts a backoff wait short:
-the relay may be back, and the page must not wait up to ``max_delay`` to find out.
+Order and the page: a sink gets its alerts in the order they were created. When the head
+fails, the others are tried behind it, read-only alerts first, until one fails too: when
+the relay is down they would all fail, so one more attempt tells; when only the head is
+refused (a body the sink chokes on), it must not hold back the rest, above all the page. A
+new read-only alert cuts a backoff wait short: the relay may be back, and the page must not
+wait up to ``max_delay`` to find out.
 
 Outbox I/O runs in threads with a time limit (``io_timeout``): an fsync on the failing disk
 can block for minutes (SCSI error handling), and the page must not wait for it. A location
@@ -22,7 +24,6 @@ daemon threads, not the loop's executor, so one stuck in the kernel cannot block
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import threading
 import time
@@ -38,6 +39,7 @@ from rowatch.alert import Alert, AlertKind
 from rowatch.outbox import DEFAULT_MAX_PENDING, Locations, Outbox, PutResult
 from rowatch.sinks import Sink, SinkError
 from rowatch.state import write_atomic
+from rowatch.threads import in_daemon_thread
 
 log = structlog.get_logger("rowatch")
 
@@ -75,12 +77,16 @@ class _Lane:
     sink: Sink
     outbox: Outbox
     intake: deque[Alert] = field(default_factory=deque)  # submitted, not yet stored
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # something to send
+    submitted: asyncio.Event = field(default_factory=asyncio.Event)  # something to store
     idle: asyncio.Event = field(default_factory=asyncio.Event)  # nothing pending
+    # Outbox operations run in threads: one at a time per lane, the store and the worker.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     urgent: bool = False  # cut the current backoff short (a page came, or stopping)
     failures: int = 0  # temporary failures in a row, for the backoff
     attempts: dict[str, int] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
+    storer: asyncio.Task[None] | None = None
 
     @property
     def name(self) -> str:
@@ -97,34 +103,6 @@ def _fields(alert: Alert) -> dict[str, Any]:
     if incident is None and alert.incidents:
         fields["incidents"] = [i.get("id") for i in alert.incidents]
     return fields
-
-
-def _in_thread(fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-    """Run ``fn`` in a new daemon thread; the future is the loop's (see module docstring)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def settle(result: T | None, error: BaseException | None) -> None:
-        if future.done():
-            return  # timed out and abandoned meanwhile
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]
-
-    def run() -> None:
-        try:
-            result = fn(*args)
-        except BaseException as exc:
-            outcome: tuple[T | None, BaseException | None] = (None, exc)
-        else:
-            outcome = (result, None)
-        # RuntimeError: the loop closed while this thread was stuck in the kernel.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(settle, *outcome)
-
-    threading.Thread(target=run, name="rowatch-outbox", daemon=True).start()
-    return future
 
 
 class Dispatcher:
@@ -149,8 +127,11 @@ class Dispatcher:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
         write: Callable[[Path, bytes], None] = write_atomic,
+        on_stored: Callable[[Alert], None] | None = None,
     ) -> None:
         self.retry = retry or RetryPolicy()
+        self._on_stored = on_stored
+        self._storing: dict[str, set[str]] = {}  # alert id -> lanes that have not stored it
         self.send_timeout = send_timeout
         self.io_timeout = io_timeout
         self._clock = clock
@@ -183,7 +164,7 @@ class Dispatcher:
                     break
                 try:
                     await asyncio.wait_for(
-                        _in_thread(lane.outbox.load_from, location), self.io_timeout
+                        in_daemon_thread(lane.outbox.load_from, location), self.io_timeout
                     )
                 except TimeoutError:
                     self.locations.abandon(location, f"no answer within {self.io_timeout:g}s")
@@ -191,13 +172,19 @@ class Dispatcher:
             if len(lane.outbox):
                 log.info("outbox_resumed", sink=lane.name, pending=len(lane.outbox))
             lane.task = asyncio.create_task(self._run(lane), name=f"sink:{lane.name}")
+            lane.storer = asyncio.create_task(self._keep(lane), name=f"outbox:{lane.name}")
 
     def submit(self, alert: Alert) -> None:
-        """Queue ``alert`` for every sink; returns at once, the workers store and send it."""
+        """Queue ``alert`` for every sink; returns at once, the lanes store and send it."""
+        if not self._lanes:
+            if self._on_stored is not None:
+                self._on_stored(alert)
+            return
+        self._storing[alert.id] = {lane.name for lane in self._lanes}
         for lane in self._lanes:
             lane.intake.append(alert)
             lane.idle.clear()
-            lane.wake.set()
+            lane.submitted.set()
 
     async def drain(self, timeout: float) -> dict[str, int]:
         """Stop: try to send what is pending for at most ``timeout`` seconds (one immediate
@@ -238,14 +225,18 @@ class Dispatcher:
                 log.warning("sink_close_failed", sink=lane.name, error=str(exc) or repr(exc))
 
     async def _stop_workers(self) -> None:
-        tasks = [lane.task for lane in self._lanes if lane.task is not None]
+        tasks = [t for lane in self._lanes for t in (lane.task, lane.storer) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for lane in self._lanes:
-            lane.task = None
+            lane.task = lane.storer = None
 
     # ------------------------------------------------------------------ status
+    def unstored(self) -> int:
+        """Alerts submitted that not every outbox holds yet."""
+        return len(self._storing)
+
     def pending(self) -> dict[str, int]:
         """Alerts not yet delivered, per sink."""
         return {lane.name: len(lane.outbox) + len(lane.intake) for lane in self._lanes}
@@ -270,14 +261,27 @@ class Dispatcher:
                 lane.failures += 1
                 await self._backoff(lane, self.retry.delay(lane.failures, self._rng))
 
+    async def _keep(self, lane: _Lane) -> None:
+        """Store what is submitted as it comes, while the worker may be sending."""
+        while True:
+            await lane.submitted.wait()
+            lane.submitted.clear()
+            try:
+                if await self._store(lane):
+                    lane.urgent = True  # a new page: cut a backoff short
+            except Exception:
+                log.exception("dispatch_error", sink=lane.name)
+                await asyncio.sleep(1.0)
+                lane.submitted.set()  # what is left in the intake is tried again
+            lane.wake.set()
+
     async def _step(self, lane: _Lane) -> None:
-        """Store what was submitted, then one delivery attempt (and its backoff)."""
-        await self._store(lane)
-        queue = lane.outbox.pending()
+        """One delivery attempt (and its backoff) for what the outbox holds."""
+        async with lane.lock:
+            queue = lane.outbox.pending()
         if not queue:
-            if lane.intake:
-                return
-            lane.idle.set()
+            if not lane.intake:
+                lane.idle.set()
             await lane.wake.wait()
             lane.wake.clear()
             return
@@ -287,11 +291,12 @@ class Dispatcher:
         if error is None:
             return
         failed = [(head, error)]
-        page = next((a for a in queue[1:] if a.kind is AlertKind.READ_ONLY), None)
-        if page is not None:
-            page_error = await self._attempt(lane, page)
-            if page_error is not None:
-                failed.append((page, page_error))
+        behind = sorted(queue[1:], key=lambda a: a.kind is not AlertKind.READ_ONLY)
+        for alert in behind:
+            other = await self._attempt(lane, alert)
+            if other is not None:
+                failed.append((alert, other))
+                break  # the sink is down, not just refusing the head
         lane.failures += 1
         delay = self.retry.delay(lane.failures, self._rng, error.retry_after)
         for alert, reason in failed:
@@ -310,8 +315,10 @@ class Dispatcher:
         page = False
         while lane.intake:
             alert = lane.intake[0]
-            result = await self._io(lane.outbox.put, alert)
+            async with lane.lock:
+                result = await self._io(lane.outbox.put, alert)
             lane.intake.popleft()
+            self._stored(lane, alert)
             if result is PutResult.ALREADY_SENT:
                 log.info(
                     "alert_skipped",
@@ -322,6 +329,17 @@ class Dispatcher:
             elif result is PutResult.QUEUED and alert.kind is AlertKind.READ_ONLY:
                 page = True
         return page
+
+    def _stored(self, lane: _Lane, alert: Alert) -> None:
+        """``lane`` has ``alert`` in its outbox; tell ``on_stored`` once every lane has."""
+        waiting = self._storing.get(alert.id)
+        if waiting is None:
+            return
+        waiting.discard(lane.name)
+        if not waiting:
+            del self._storing[alert.id]
+            if self._on_stored is not None:
+                self._on_stored(alert)
 
     async def _attempt(self, lane: _Lane, alert: Alert) -> SinkError | None:
         """Send once. None: done (sent, or refused for good and kept as a dead letter)."""
@@ -341,14 +359,16 @@ class Dispatcher:
         else:
             del lane.attempts[alert.id]
             lane.failures = 0
-            await self._io(lane.outbox.mark_sent, alert.id)
+            async with lane.lock:
+                await self._io(lane.outbox.mark_sent, alert.id)
             if not getattr(lane.sink, "logs_delivery", False):
                 log.info("alert_sent", sink=lane.name, **_fields(alert), attempt=attempt)
             return None
         if error.temporary:
             return error
         lane.attempts.pop(alert.id, None)
-        where = await self._io(lane.outbox.dead_letter, alert.id, str(error), self._clock())
+        async with lane.lock:
+            where = await self._io(lane.outbox.dead_letter, alert.id, str(error), self._clock())
         log.error(
             "alert_failed",
             sink=lane.name,
@@ -362,8 +382,7 @@ class Dispatcher:
         return None
 
     async def _backoff(self, lane: _Lane, delay: float) -> None:
-        """Wait ``delay``; meanwhile store what is submitted, and stop early for a new page
-        or a drain."""
+        """Wait ``delay``; stop early for a new page or a drain."""
         sleeper = asyncio.ensure_future(self._sleep(delay))
         try:
             while True:
@@ -375,7 +394,7 @@ class Dispatcher:
                 if sleeper.done():
                     return
                 lane.wake.clear()
-                if await self._store(lane) or lane.urgent:
+                if lane.urgent:
                     lane.urgent = False
                     return
         finally:
@@ -387,7 +406,7 @@ class Dispatcher:
         while True:
             location = self.locations.current
             try:
-                return await asyncio.wait_for(_in_thread(fn, *args), self.io_timeout)
+                return await asyncio.wait_for(in_daemon_thread(fn, *args), self.io_timeout)
             except TimeoutError:
                 if location is None:
                     raise  # memory only: cannot block; something else is very wrong

@@ -143,6 +143,38 @@ class FloodControl:
             alerts += self._send_digest(now, current)
         return alerts
 
+    def flush(self, now: float, current: SnapshotLookup | None = None) -> list[Alert]:
+        """The daemon is stopping: what is held back goes now (held ``opened`` warnings,
+        a digest being gathered), so nothing believed sent stays only in memory."""
+        alerts: list[Alert] = []
+        for iid in list(self._opened_due):
+            del self._opened_due[iid]
+            tracked = self._tracked.get(iid)
+            if tracked is not None and not tracked.outcomes:
+                alerts += self._warning(iid, tracked, AlertKind.OPENED, now)
+        if self._digest is not None:
+            alerts += self._send_digest(now, current)
+        return alerts
+
+    def resume(
+        self, change: IncidentChange, thread: str | None, outcome: str | None, now: float
+    ) -> None:
+        """Follow an incident that was alerted before a restart (its alert is not sent
+        again): later messages about it thread under ``thread``, the first one's id, and an
+        outcome already paged is not paged again."""
+        iid = change.incident_id
+        tracked = self._tracked.get(iid)
+        if tracked is None:
+            tracked = self._tracked[iid] = _Tracked(dict(change.snapshot))
+        tracked.snapshot = dict(change.snapshot)
+        if thread is not None and tracked.thread is None:
+            tracked.thread = thread
+            tracked.sequence = max(tracked.sequence, 1)
+        if outcome:
+            tracked.outcomes.add(outcome)
+        self._opened_due.pop(iid, None)
+        self._said(tracked, now)
+
     def next_deadline(self) -> float | None:
         """When :meth:`tick` next has something to do, or None: schedule a tick then."""
         times = [t.next_check for t in self._tracked.values() if t.next_check is not None]
@@ -150,6 +182,10 @@ class FloodControl:
         if self._digest is not None:
             times.append(self._digest.deadline)
         return min(times, default=None)
+
+    def holding(self) -> bool:
+        """True while an alert is held back (an ``opened`` warning, a digest in the making)."""
+        return bool(self._opened_due) or self._digest is not None
 
     @property
     def open_incidents(self) -> int:

@@ -8,8 +8,6 @@ directory refuses writes (read-only, full, gone), the store moves to the runtime
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import os
 from collections.abc import Callable
@@ -19,20 +17,6 @@ from typing import Any
 
 STATE_VERSION = 1
 STATE_FILE = "state.json"
-
-#: errnos that mean "this directory cannot take writes now": move on to the next one.
-_UNWRITABLE = frozenset(
-    {
-        errno.EROFS,
-        errno.ENOSPC,
-        errno.EDQUOT,
-        errno.EACCES,
-        errno.EPERM,
-        errno.EIO,
-        errno.ENOENT,
-        errno.ENOTDIR,
-    }
-)
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
@@ -90,7 +74,15 @@ def alert_key(boot_id: str, device: str | None, outcome: str | None) -> str:
 
 
 class StateStore:
-    """Loads and saves :class:`State`, falling back from directory to directory to memory."""
+    """Loads and saves :class:`State`, falling back from directory to directory to memory.
+
+    Changes are made in memory (:meth:`mark_alerted`, :meth:`forget`,
+    :meth:`set_journal_cursor`) and persisted by :meth:`save`, or in steps by the daemon:
+    :meth:`encode` on its event loop, :meth:`write_to` in a thread with a time limit (an
+    fsync on the failing disk can hang), :meth:`give_up` when a directory refuses (any
+    ``OSError``: read-only, full, gone, EIO, EUCLEAN from a corrupt filesystem) or does not
+    answer in time.
+    """
 
     def __init__(
         self,
@@ -117,40 +109,64 @@ class StateStore:
             break
         self.location = self._candidates[0] if self._candidates else None
 
+    def encode(self) -> bytes:
+        """The state as it will be written (call where the state is changed)."""
+        return json.dumps(self.state.to_json(), sort_keys=True).encode()
+
+    @staticmethod
+    def write_to(location: Path, data: bytes) -> None:
+        """Write ``data`` as the state file in ``location``; raises ``OSError``. Safe in a
+        thread: it touches nothing but the files."""
+        location.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_atomic(location / STATE_FILE, data)
+
+    def give_up(self, location: Path, reason: str) -> tuple[str, str] | None:
+        """``location`` refused a write or did not answer: use the next one. Returns
+        ``(now writing to, why)`` to report, or None when the store had moved on already."""
+        if self.location != location:
+            return None
+        index = self._candidates.index(location)
+        self.location = self._candidates[index + 1] if index + 1 < len(self._candidates) else None
+        return str(self.location or "memory"), f"{location}: {reason}"
+
     def save(self) -> None:
-        """Write the state; on a directory that refuses, move to the next and say why."""
-        data = json.dumps(self.state.to_json(), sort_keys=True).encode()
+        """Encode and write now, here, moving on from directories that refuse."""
+        data = self.encode()
         while self.location is not None:
+            location = self.location
             try:
-                self.location.mkdir(parents=True, exist_ok=True, mode=0o700)
-                write_atomic(self.location / STATE_FILE, data)
+                self.write_to(location, data)
                 return
             except OSError as exc:
-                if exc.errno not in _UNWRITABLE:
-                    raise
-                failed = self.location
-                index = self._candidates.index(failed)
-                self.location = (
-                    self._candidates[index + 1] if index + 1 < len(self._candidates) else None
-                )
-                self._on_fallback(
-                    str(self.location or "memory"), f"{failed}: {os.strerror(exc.errno or 0)}"
-                )
+                moved = self.give_up(location, exc.strerror or repr(exc))
+                if moved is not None:
+                    self._on_fallback(*moved)
 
     # ------------------------------------------------------------------ alerts
     def already_alerted(self, key: str) -> bool:
         return key in self.state.alerted
 
-    def mark_alerted(self, key: str, incident_id: str, wall: float) -> None:
-        self.state.alerted[key] = {"incident_id": incident_id, "at": wall}
-        self.save()
+    def alerted(self, key: str) -> dict[str, Any] | None:
+        """What was recorded when the alert for ``key`` was stored, if it was."""
+        return self.state.alerted.get(key)
 
-    def forget(self, key_prefix: str) -> None:
-        """A filesystem recovered: a new failure of it is a new alert."""
-        for key in [k for k in self.state.alerted if k.startswith(key_prefix)]:
+    def mark_alerted(self, key: str, incident_id: str, wall: float, thread: str) -> None:
+        """The alert for ``key`` is stored for delivery; ``thread`` is its thread's first
+        message, so a later message about the incident threads under it after a restart."""
+        self.state.alerted[key] = {"incident_id": incident_id, "at": wall, "thread": thread}
+
+    def forget(self, key_prefix: str, incident_id: str | None = None) -> bool:
+        """A filesystem recovered (or its incident ended): a new failure is a new alert.
+        With ``incident_id``, only what was alerted for that incident. True if any went."""
+        gone = [
+            k
+            for k, v in self.state.alerted.items()
+            if k.startswith(key_prefix)
+            and (incident_id is None or v.get("incident_id") == incident_id)
+        ]
+        for key in gone:
             del self.state.alerted[key]
-        with contextlib.suppress(OSError):
-            self.save()
+        return bool(gone)
 
     @property
     def journal_cursor(self) -> str | None:
@@ -158,4 +174,3 @@ class StateStore:
 
     def set_journal_cursor(self, cursor: str) -> None:
         self.state.journal_cursor = cursor
-        self.save()

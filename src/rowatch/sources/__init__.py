@@ -34,7 +34,9 @@ class Source(Protocol):
     ``open()`` acquires the input and raises :class:`SourceError` with a clear message if it
     cannot; ``batches()`` then yields lists of records (never empty) as they arrive, until
     ``close()`` is called, which is idempotent and may be called from any point, including
-    while ``batches()`` waits.
+    while ``batches()`` waits. A source may also have ``caught_up``, an ``asyncio.Event`` it
+    sets once everything logged before it first waited is read and handled: the daemon reads
+    that backlog before it looks at the mount table.
     """
 
     async def open(self) -> None:

@@ -93,6 +93,8 @@ class JournalSource:
         self._skip_cursor: str | None = None
         self._invalidate = -1
         self._waiter = ReadableWaiter()
+        #: Set once every entry journald had before the first wait has been read and handled.
+        self.caught_up = asyncio.Event()
 
     # ------------------------------------------------------------------ lifecycle
     async def open(self) -> None:
@@ -190,6 +192,7 @@ class JournalSource:
             if more:
                 await asyncio.sleep(0)
                 continue
+            self.caught_up.set()  # everything journald had is read (and handled)
             timeout_ms = self._reader.get_timeout_ms()  # -1: the fd alone is reliable
             await self._waiter.wait(self._fd, timeout_ms / 1000 if timeout_ms >= 0 else None)
             if self._reader is None:

@@ -81,6 +81,8 @@ class KmsgSource:
         # each counts as one record (a lower bound).
         self._unknown_loss = 0
         self._waiter = ReadableWaiter()
+        #: Set once every record logged before the first wait has been read and handled.
+        self.caught_up = asyncio.Event()
 
     # ------------------------------------------------------------------ lifecycle
     async def open(self) -> None:
@@ -135,6 +137,8 @@ class KmsgSource:
                 yield batch
             if self._fd < 0:
                 return
+            if not more:
+                self.caught_up.set()  # everything logged so far is read (and handled)
             if more:
                 await asyncio.sleep(0)  # let other tasks run while a backlog is drained
             else:
