@@ -221,3 +221,25 @@ def test_a_state_disk_that_stops_answering_does_not_hold_back_the_page(tmp_path:
                 )
             finally:
                 os.kill(state_fs.fuse.process.pid, signal.SIGCONT)
+
+
+def test_a_restart_keeps_the_same_alertmanager_alert_firing(tmp_path: Path) -> None:
+    """The log since boot is read before the mount table, so the incident keeps its id, and
+    the alert its labels: Alertmanager sees one alert firing throughout, not a resolved one
+    and a new one."""
+    from alertmanager import running_alertmanager
+
+    with running_alertmanager(tmp_path / "am") as manager, ks.loop_filesystem("ext4") as fs:
+        config = config_text(tmp_path, backlog=True) + (
+            f'[alertmanager]\nurls = ["{manager.url}"]\nrepost_interval = "1s"\n'
+        )
+        labels = {"alertname": "FilesystemReadOnly", "device": fs.loop}
+        with running_daemon(tmp_path, config):
+            ks.trigger_ext4_error(fs)
+            (before,) = manager.wait_for(lambda found: len(found) == 1, 15.0, **labels)
+        with running_daemon(tmp_path, config) as again:
+            again.wait_for(lambda e: e.get("event") == "alert_skipped", 10.0, what="skipped")
+            time.sleep(3.0)  # three repost intervals
+            firing = manager.alerts(**labels)
+        assert [a["labels"]["incident"] for a in firing] == [before["labels"]["incident"]]
+        assert firing[0]["status"]["state"] == "active"

@@ -581,3 +581,34 @@ empty = ""
     assert caught.value.lines == [
         "rowatch.toml:2: alertmanager.urls: lists the same Alertmanager twice"
     ]
+
+
+def test_an_alert_from_before_this_boot_is_not_posted(read_only: dict[str, Any]) -> None:
+    """Left in the outbox over a reboot: no RECOVERED can ever come for it."""
+    rec = Recording()
+    rec.sink._booted = rec.clock.now - 100
+    rec.send(alert(AlertKind.READ_ONLY, read_only, created=rec.clock.now - 200))
+    assert rec.posts == [] and rec.sink.alerts() == []
+    assert rec.tick(61) is None
+    rec.send(alert(AlertKind.READ_ONLY, read_only, created=rec.clock.now))
+    assert len(rec.posts) == 1
+
+
+def test_an_unmount_resolves_the_page_and_says_so(read_only: dict[str, Any]) -> None:
+    rec = Recording()
+    rec.send(alert(AlertKind.READ_ONLY, read_only, created=rec.clock.now))
+    ended = {**read_only, "resolution": "unmounted"}
+    rec.send(alert(AlertKind.RECOVERED, ended, created=rec.clock.now + 1))
+    (resolved,) = rec.posts[-1]
+    assert resolved["endsAt"] == _iso(rec.clock.now + 1)
+    assert resolved["annotations"]["resolution"] == "unmounted"
+
+
+def test_boot_time_is_read_from_proc_stat(tmp_path: Path) -> None:
+    from rowatch.sinks.alertmanager import boot_time
+
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  1 2 3 4\nbtime 1795597000\nprocesses 5\n")
+    assert boot_time(str(stat)) == 1795597000.0
+    assert boot_time(str(tmp_path / "missing")) is None
+    assert boot_time() is not None  # this machine's

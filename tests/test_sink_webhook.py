@@ -465,7 +465,7 @@ def test_summaries(incident: dict[str, Any]) -> None:
     recovered = {**incident, "resolution": "unmounted"}
     assert (
         alert_summary(make_alert(recovered, AlertKind.RECOVERED))
-        == "web7: /srv (dm-0, ext3) is writable again (unmounted)"
+        == "web7: /srv (dm-0, ext3) is unmounted (rowatch did not see it writable again)"
     )
     warning = {**incident, "outcome": None}
     assert alert_summary(make_alert(warning, AlertKind.OPENED)).endswith(

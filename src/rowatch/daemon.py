@@ -65,6 +65,8 @@ _REJECTED_LOG_INTERVAL = 60.0
 #: source says when it has caught up; if it never does, this long after start is taken as
 #: caught up (a boot's kernel log reads in well under a second from kmsg or the journal).
 _BACKLOG_LIMIT = 30.0
+#: A fanotify error waits this long for the kernel log line of the same error (see _fs_error).
+_FANOTIFY_GRACE = 0.2
 #: The state file gets this long to be written; a directory that does not answer in time
 #: (an fsync hanging on the failing disk) is given up for the next one.
 _STATE_IO_TIMEOUT = 5.0
@@ -647,8 +649,15 @@ class Daemon:
 
     def _fs_error(self, mountpoint: str, error: int, count: int) -> None:
         state = self._states.get(mountpoint)
-        if state is not None:
-            self._handle(self._apply_finding(fanotify_finding(state, error, count)))
+        if state is None:
+            return
+        finding = fanotify_finding(state, error, count)
+        # fsnotify reports the error a moment before the kernel logs it: give the log line
+        # that moment to open the incident, so the incident's id comes from a kernel record
+        # and a restarted daemon, reading the log again, names it the same.
+        asyncio.get_running_loop().call_later(
+            _FANOTIFY_GRACE, lambda: self._handle(self._apply_finding(finding))
+        )
 
     # ------------------------------------------------------------------ topology
     def _read_topology(self) -> Topology:

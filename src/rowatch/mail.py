@@ -28,7 +28,7 @@ from typing import Any
 from rowatch import __version__
 from rowatch.alert import Alert, AlertKind
 from rowatch.incident import EVIDENCE_HEAD
-from rowatch.report import headline
+from rowatch.report import headline, recovery
 from rowatch.smtp_url import split_address
 
 WIDTH = 72
@@ -131,7 +131,7 @@ def subject(alert: Alert) -> str:
     else:
         incident = _safe_incident(alert.incident)
         if alert.kind is AlertKind.RECOVERED:
-            what = f"{_where(incident)} writable again"
+            what = f"{_where(incident)} {recovery(incident)}"
         elif alert.kind is AlertKind.CLOSED:
             what = f"errors on {_where(incident)} stopped — incident closed"
         elif alert.kind is AlertKind.UPDATE:
@@ -343,10 +343,9 @@ def _next_steps(incident: Mapping[str, Any], kind: AlertKind) -> list[str]:
     if kind is AlertKind.RECOVERED:
         count = f" ({_cmd(f'tune2fs -l {dev}')} shows the recorded error count)"
         steps.append(
-            f"{the_fs} is writable again, but the errors that made it read-only may have left "
-            "damage: check the filesystem at the next opportunity"
-            + (count if fstype in _EXT else "")
-            + "."
+            f"{the_fs} is {recovery(incident)}, but the errors that made it read-only may "
+            "have left damage: check the filesystem (before it is mounted again, if it is not) "
+            "at the next opportunity" + (count if fstype in _EXT else "") + "."
         )
         return _numbered(steps)
     if outcome is None:
@@ -438,7 +437,7 @@ def _intro(alert: Alert, incident: Mapping[str, Any] | None) -> list[str]:
     what = clean(incident.get("mountpoint") or "", VALUE_MAX) or _where(_safe_incident(incident))
     outcome = incident.get("outcome")
     if alert.kind is AlertKind.RECOVERED:
-        text = f"{what} on {host} is writable again."
+        text = f"{what} on {host} is {recovery(incident)}."
     elif alert.kind is AlertKind.CLOSED:
         text = (
             f"No new errors on {what} on {host} for a while, and it never went read-only: "
@@ -481,7 +480,7 @@ def _incident_block(
         else "errors, still writable (warning)"
     )
     if alert.kind is AlertKind.RECOVERED:
-        outcome_text = f"writable again (was: {outcome_text})"
+        outcome_text = f"{recovery(incident)} (was: {outcome_text})"
     lines = _facts(
         [
             ("Mountpoint", clean(incident.get("mountpoint"), VALUE_MAX) or "unknown"),

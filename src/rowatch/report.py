@@ -15,6 +15,20 @@ _OUTCOME_WORDS = {
 }
 
 
+#: How an incident that had an outcome ended (``resolution`` in its snapshot): only the
+#: mount table saying read-write is "writable again"; an unmount or a fresh mount ends the
+#: incident without anyone having seen the filesystem take writes.
+_RESOLUTION_WORDS = {
+    "unmounted": "unmounted (rowatch did not see it writable again)",
+    "mounted again": "mounted again (a fresh mount of the device)",
+}
+
+
+def recovery(incident: Mapping[str, Any]) -> str:
+    """``writable again``, or how else a read-only incident ended (unmounted, mounted anew)."""
+    return _RESOLUTION_WORDS.get(str(incident.get("resolution")), "writable again")
+
+
 def headline(incident: Mapping[str, Any]) -> str:
     """``/var (dm-0, ext3) remounted read-only``: what happened, to what."""
     device = incident.get("filesystem_device")

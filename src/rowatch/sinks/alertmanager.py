@@ -8,8 +8,10 @@ re-posting (it died, the host died), Alertmanager resolves them once that time h
 One incident gives at most two alerts: ``FilesystemErrors`` (severity ``warning``) from its
 first errors while the filesystem is writable, and ``FilesystemReadOnly`` (``critical``) once
 it is read-only, shut down or panicked. A read-only alert is resolved only by RECOVERED (the
-filesystem is writable again, or was unmounted); a warning by RECOVERED or CLOSED (the errors
-stopped), or after :data:`WARNING_LIFETIME` without any alert about it. Resolved alerts are
+filesystem is writable again, or was unmounted or mounted afresh: the ``resolution``
+annotation says which); a warning by RECOVERED or CLOSED (the errors stopped), or after
+:data:`WARNING_LIFETIME` without any alert about it. An alert from before this boot (left in
+the outbox over a reboot) is not posted: nothing could ever resolve it. Resolved alerts are
 posted for :data:`RESOLVED_RETENTION` more, so an Alertmanager that missed the resolution
 learns it. Every URL (an HA pair) gets every post; a post counts as delivered when one of them
 accepted it. docs/fleet-alertmanager.md has the labels, routing and an inhibit rule.
@@ -182,6 +184,18 @@ class AlertmanagerConfig:
 
 
 # ----------------------------------------------------------------------------- alerts
+def boot_time(stat: str = "/proc/stat") -> float | None:
+    """When this boot began (``btime``, epoch seconds), or None if unknown."""
+    try:
+        with open(stat, encoding="ascii", errors="replace") as file:
+            for line in file:
+                if line.startswith("btime "):
+                    return float(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def rfc3339(wall: float) -> str:
     return datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds")
 
@@ -260,9 +274,11 @@ class AlertmanagerSink:
         *,
         warning_lifetime: float = WARNING_LIFETIME,
         clock: Callable[[], float] = time.time,
+        booted: float | None = None,
     ) -> None:
         """``warning_lifetime``: see :data:`WARNING_LIFETIME`; keep it well above
-        ``engine.quiet_period``. ``clock`` is the wall clock (tests pass their own). Raises
+        ``engine.quiet_period``. ``clock`` is the wall clock (tests pass their own);
+        ``booted`` when this boot began on it (default: ``btime`` in /proc/stat). Raises
         ValueError when the configuration names no URL or its CA file cannot be used."""
         if not config.urls:
             raise ValueError("alertmanager: no urls configured")
@@ -271,6 +287,7 @@ class AlertmanagerSink:
         self.targets = [api_url(u) for u in config.urls]
         self.warning_lifetime = warning_lifetime
         self._clock = clock
+        self._booted = boot_time() if booted is None else booted
         try:
             self._http = _webhook.HttpPoster(timeout=config.timeout, ca_file=config.ca_file)
         except (OSError, ValueError) as exc:
@@ -327,6 +344,17 @@ class AlertmanagerSink:
     def _remember(self, alert: Alert) -> list[tuple[str, str]]:
         now = self._clock()
         changed: list[tuple[str, str]] = []
+        if self._booted is not None and alert.created < self._booted:
+            # Left in the outbox before a reboot: no one would ever resolve what it opened
+            # (that boot's incidents end with it), so it would fire for good. The other
+            # destinations still deliver it as the record of what happened.
+            log.info(
+                "alert_skipped",
+                sink=self.name,
+                alert_id=alert.id,
+                reason="from before this boot: Alertmanager would keep it firing for good",
+            )
+            return changed
         for incident in alert.incidents:
             incident_id = str(incident.get("id"))
             if incident_id in self._finished:
@@ -351,6 +379,9 @@ class AlertmanagerSink:
             if not keys:  # not known here (rowatch restarted): resolve what it was
                 keys = [critical if incident.get("outcome") else warning]
                 self._track(keys[0], alert, incident, now)
+            if incident.get("resolution"):  # unmounted, mounted again: not seen writable
+                for k in keys:
+                    self._open[k].annotations["resolution"] = _one_line(incident["resolution"])
             changed = [k for k in keys if self._resolve(k, ends)]
             self._finish(incident_id)
             return changed

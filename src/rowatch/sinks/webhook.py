@@ -32,7 +32,7 @@ from rowatch import __version__
 from rowatch.alert import Alert, AlertKind
 from rowatch.config import AbsolutePath, Duration, InvalidValue, Setting, Spec, String
 from rowatch.incident import iso_time
-from rowatch.report import headline
+from rowatch.report import headline, recovery
 from rowatch.sinks import SinkError
 
 if TYPE_CHECKING:
@@ -291,10 +291,7 @@ def alert_summary(alert: Alert) -> str:
         if count - stopped:
             text += f", {count - stopped} with errors"
     elif alert.kind is AlertKind.RECOVERED:
-        text = f"{_subject(incident)} is writable again"
-        resolution = incident.get("resolution")
-        if resolution:
-            text += f" ({resolution})"
+        text = f"{_subject(incident)} is {recovery(incident)}"
     elif alert.kind is AlertKind.CLOSED:
         text = f"{_subject(incident)}: errors stopped, still writable"
     else:
