@@ -107,7 +107,10 @@ DETAILS: dict[str, tuple[str, ...]] = {
     ),
     "config_reloaded": (
         "After 'systemctl reload rowatch' (SIGHUP) the configuration file was read again. It "
-        "had no errors and is now in force.",
+        "had no errors and is now in force, except what a running daemon cannot change: the "
+        "source, the alert destinations, the state directories, alerts.outbox_max and "
+        "reconciler.fanotify. A second entry with ROWATCH_RESTART_NEEDED then lists those; "
+        "they take effect at the next 'systemctl restart rowatch'.",
         "- 'rowatch check-config' prints the configuration in force, marking what differs from "
         "the defaults.",
     ),
@@ -253,6 +256,55 @@ DETAILS: dict[str, tuple[str, ...]] = {
         "read-only: see the incidents. State kept there is lost at reboot, so an alert may be "
         "sent again after one.",
         "- Deal with the filesystem that refused the write; rowatch keeps working meanwhile.",
+    ),
+    "alert_program_finished": (
+        "The program of the [exec] destination ran for an alert and exited 0: it has the "
+        "alert (JSON on its standard input, ROWATCH_* variables in its environment).",
+        "- Nothing to do.",
+    ),
+    "alert_program_failed": (
+        "The program of the [exec] destination failed for an alert (ROWATCH_REASON): it could "
+        "not be started, ran longer than exec.timeout and was killed, or exited non-zero. Exit "
+        "status 75 (EX_TEMPFAIL) and a timeout are retried with backoff; any other failure is "
+        "final and the alert is kept as a dead letter in the outbox.",
+        "- Run the program by hand with the alert from the outbox's dead/ directory on its "
+        "standard input; 'rowatch test-alert' runs it with a test alert.",
+    ),
+    "alertmanager_post_failed": (
+        "A post to one Alertmanager (ROWATCH_URL) failed (ROWATCH_ERROR). rowatch posts every "
+        "open alert again at the next alertmanager.repost_interval; with several urls (an HA "
+        "pair) every one gets every post, and one that took it is enough.",
+        "- Check that the Alertmanager runs and is reachable from this host; "
+        "'rowatch test-alert' posts a test alert.",
+    ),
+    "alertmanager_post_recovered": (
+        "An Alertmanager that had failed (alertmanager_post_failed) took a post again.",
+        "- Nothing to do.",
+    ),
+    "alertmanager_repost_error": (
+        "The task that keeps rowatch's alerts firing in Alertmanager hit an unexpected error "
+        "(a bug); it tries again at the next interval.",
+        "- Please report it with this entry; meanwhile Alertmanager still has what was posted "
+        "before, until its endsAt.",
+    ),
+    "alertmanager_warning_expired": (
+        "A FilesystemErrors warning in Alertmanager that no alert had mentioned for an hour was "
+        "resolved: its end was not seen (the incident was folded into another, or rowatch "
+        "restarted). A FilesystemReadOnly alert never expires this way.",
+        "- Nothing to do.",
+    ),
+    "fanotify_watch_failed": (
+        "fanotify could not mark one filesystem (ROWATCH_MOUNTPOINT) for error events, often "
+        "because the service's sandbox hides it (ProtectHome=). The kernel log and the "
+        "mount-state check still cover that filesystem.",
+        "- Nothing to do, unless error events from that filesystem matter: see "
+        "docs/security.md on fanotify.",
+    ),
+    "status_write_failed": (
+        "rowatch could not write its status file (the runtime directory, /run/rowatch), so "
+        "'rowatch status' shows an older state or none. Monitoring goes on.",
+        "- Check the runtime directory (RuntimeDirectory=rowatch in the unit) and free space "
+        "in /run.",
     ),
 }
 

@@ -14,7 +14,8 @@ pages cannot drift from it:
     scripts/gen_man.py --write      rewrite docs/man/rowatch.8 and docs/man/rowatch.toml.5
     scripts/gen_man.py --check      exit 1 if they are not what this writes
 
-Needs only the standard library and rowatch's source tree (not its dependencies).
+Runs from rowatch's source tree with Debian's own python3 and the runtime libraries the
+package depends on (the configuration schema imports its alert sinks' modules).
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -243,3 +245,43 @@ def test_a_restart_keeps_the_same_alertmanager_alert_firing(tmp_path: Path) -> N
             firing = manager.alerts(**labels)
         assert [a["labels"]["incident"] for a in firing] == [before["labels"]["incident"]]
         assert firing[0]["status"]["state"] == "active"
+
+
+def run_test_alert(*args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "rowatch", "test-alert", *args]
+    if config is not None:
+        argv += ["--config", str(config)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_test_alert_reports_every_destination(tmp_path: Path) -> None:
+    """Like smartd -M test: one message through each destination, each result printed."""
+    with SmtpTestServer() as server:
+        done = run_test_alert("--smtp", server.url(), *MAIL)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.stdout.splitlines() == ["log: sent", "email: sent"]
+        assert '"event": "alert_sent"' in done.stderr  # the log destination's own line
+        (mail,) = server.received
+        assert "test alert" in str(mail.message["Subject"])
+    refused = SmtpTestServer()  # nothing listens on its port
+    done = run_test_alert("--smtp", refused.url(), *MAIL)
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[0] == "log: sent"
+    assert done.stdout.splitlines()[1].startswith("email: FAILED (temporary)")
+
+
+def test_check_config_refuses_what_run_would_refuse(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("")
+    secret.chmod(0o600)
+    config = tmp_path / "rowatch.toml"
+    config.write_text(
+        '[[webhook]]\nurl = "http://127.0.0.1:9/a"\n'
+        f'[[webhook]]\nurl = "http://127.0.0.1:9/a"\nsecret_file = "{secret}"\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "rowatch", "check-config", "--config", str(config)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 78, done.stdout
+    assert "webhook" in done.stderr

@@ -235,3 +235,28 @@ def test_reconciler_sees_the_hosts_mount_flags_from_inside_a_sandbox(tmp_path: P
             own = Path(f"/proc/{daemon.process.pid}/mountinfo").read_text()
             (line,) = [x for x in own.splitlines() if f" {fs.mountpoint} " in x]
             assert line.split()[5].startswith("ro")  # the daemon's own view: ro per mount
+
+
+def test_reload_says_what_waits_for_a_restart_and_refuses_what_run_would(tmp_path: Path) -> None:
+    with running_daemon(tmp_path, config_text(tmp_path)) as daemon:
+        good = daemon.config_path.read_text()
+        daemon.config_path.write_text(good + '[[webhook]]\nurl = "http://127.0.0.1:9/hook"\n')
+        daemon.signal(signal.SIGHUP)
+        warned = daemon.wait_for(
+            lambda e: e.get("event") == "config_reloaded" and "restart_needed" in e,
+            5.0,
+            what="config_reloaded with restart_needed",
+        )
+        assert warned["restart_needed"] == ["webhook"]
+        secret = tmp_path / "empty-secret"
+        secret.write_text("")
+        secret.chmod(0o600)
+        daemon.config_path.write_text(
+            good + f'[[webhook]]\nurl = "http://127.0.0.1:9/hook"\nsecret_file = "{secret}"\n'
+        )
+        daemon.signal(signal.SIGHUP)
+        refused = daemon.wait_for(
+            lambda e: e.get("event") == "config_reload_refused", 5.0, what="refused"
+        )
+        assert "empty" in json.dumps(refused["errors"])
+        assert daemon.notifications.count("READY=1") >= 3  # after start and each reload

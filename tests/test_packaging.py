@@ -364,7 +364,17 @@ def test_rpm_builds_and_passes_rpmlint(tmp_path: Path) -> None:
     ):
         assert path in listing, path
     assert any(p.startswith("/usr/share/man/man8/rowatch.8") for p in listing)
+    assert any(p.startswith("/usr/share/man/man5/rowatch.toml.5") for p in listing)
     assert "0 errors" in (dist / "rpmlint.txt").read_text()
+    # Every runtime dependency of pyproject.toml is required, generated or not.
+    requires = run("rpm", "-qp", "--requires", rpm_file).stdout
+    for requirement in pyproject()["project"]["dependencies"]:  # type: ignore[index]
+        name = re.split(r"[<>=! \[]", str(requirement), maxsplit=1)[0].lower()
+        assert f"python3dist({name})" in requires, (name, requires)
+    config = run("rpm", "-qp", "--configfiles", rpm_file).stdout.split()
+    assert config == ["/etc/rowatch/rowatch.toml"]
+    state = run("rpm", "-qp", "--qf", "[%{FILEFLAGS:fflags} %{FILENAMES}\n]", rpm_file).stdout
+    assert "cn /etc/rowatch/rowatch.toml" in state  # %config(noreplace)
 
 
 # ------------------------------------------------------------------------- debootstrap
@@ -492,6 +502,36 @@ def bookworm(built_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @pytest.mark.slow
 @pytest.mark.root
+def test_source_package_builds_with_only_its_build_depends(
+    built_deb: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A fresh Debian 12 with only what the source package declares (apt-get build-dep):
+    its build and build-time check run there, with nothing the host happened to have."""
+    root = tmp_path_factory.mktemp("buildd") / "root"
+    make_bookworm(root)
+    shutil.copy("/etc/resolv.conf", root / "etc" / "resolv.conf")
+    version = project_version()
+    for name in (f"rowatch_{version}.dsc", f"rowatch_{version}.tar.xz"):
+        shutil.copy(built_deb.parent / name, root / "tmp" / name)
+    chroot = Chroot(root)
+    try:
+        chroot("apt-get", "-q", "update")
+        chroot("apt-get", "-q", "install", "-y", "--no-install-recommends", "dpkg-dev")
+        chroot(
+            "apt-get", "-q", "build-dep", "-y", "--no-install-recommends",
+            f"/tmp/rowatch_{version}.dsc",
+        )  # fmt: skip
+        chroot("sh", "-c", f"cd /tmp && dpkg-source -x rowatch_{version}.dsc src")
+        built = chroot("sh", "-c", "cd /tmp/src && dpkg-buildpackage -us -uc -b", timeout=900)
+        assert f"rowatch_{version}_all.deb" in built.stdout + built.stderr
+        assert (root / "tmp" / f"rowatch_{version}_all.deb").exists()
+    finally:
+        chroot.unmount_proc()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.root
 def test_deb_works_in_a_fresh_debian_12(bookworm: Chroot) -> None:
     version = project_version()
     assert bookworm("rowatch", "--version").stdout.strip() == f"rowatch {version}"
@@ -607,6 +647,12 @@ def test_deb_runs_as_a_sandboxed_systemd_service(bookworm: Chroot) -> None:
         uid = inside("id", "-u", "rowatch").stdout.strip()
         assert fields["Uid"].split()[0] == uid
         assert "kmsg /dev/kmsg" in inside("rowatch", "status", check=False).stdout
+        # Any user: the configuration (0640 root:rowatch) is unreadable, the status is not.
+        anyone = inside(
+            "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+            "rowatch", "status", check=False,
+        )  # fmt: skip
+        assert "kmsg /dev/kmsg" in anyone.stdout, anyone.stderr
         journal = inside("journalctl", "-x", "-u", "rowatch", "--no-pager").stdout
         assert "Defined-By: rowatch" in journal
         assert "Subject: rowatch started" in journal  # the catalog entry of daemon_started

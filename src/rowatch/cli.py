@@ -182,6 +182,7 @@ def _add_test_alert(commands: argparse._SubParsersAction[argparse.ArgumentParser
 
 def _test_alert(args: argparse.Namespace) -> int:
     import asyncio
+    import contextlib
     import socket
     import time
     import uuid
@@ -206,7 +207,8 @@ def _test_alert(args: argparse.Namespace) -> int:
     except (SmtpSettingsError, ValueError) as exc:
         print(f"rowatch test-alert: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    configure_logging("console" if sys.stderr.isatty() else "json", "warning")
+    # info: the log destination's own line is the proof that the log took the test alert.
+    configure_logging("console" if sys.stderr.isatty() else "json", "info")
     host = socket.gethostname()
     alert = Alert(
         id=f"test-{uuid.uuid4().hex[:12]}",
@@ -229,8 +231,12 @@ def _test_alert(args: argparse.Namespace) -> int:
             except TimeoutError:
                 failed += 1
                 print(f"{sink.name}: FAILED: no answer within 120 s")
+            except Exception as exc:  # a bug in one destination must not hide the others
+                failed += 1
+                print(f"{sink.name}: FAILED: {exc!r}")
             finally:
-                await sink.close()
+                with contextlib.suppress(Exception):
+                    await sink.close()
         return failed
 
     return EXIT_FAILURE if asyncio.run(send_all()) else EXIT_OK
@@ -250,12 +256,18 @@ def _add_check_config(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 def _check_config(args: argparse.Namespace) -> int:
     from rowatch.config import ConfigError, load_config
+    from rowatch.daemon import build_sinks
+    from rowatch.smtp_url import SmtpSettingsError
 
     try:
         config = load_config(args.config)
+        build_sinks(config)  # what `run` checks beyond the file: secrets, duplicate URLs
     except ConfigError as exc:
         for line in exc.lines:
             print(line, file=sys.stderr)
+        return EXIT_CONFIG
+    except (SmtpSettingsError, ValueError) as exc:
+        print(f"{args.config or 'configuration'}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     sys.stdout.write(config.describe().rstrip("\n") + "\n")
     return EXIT_OK
@@ -275,15 +287,26 @@ def _add_status(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _status(args: argparse.Namespace) -> int:
-    from rowatch.config import ConfigError, load_config
+    import os
+
+    from rowatch.config import DEFAULT_PATH, Config, ConfigError, load_config
     from rowatch.daemon import read_status
     from rowatch.report import headline
 
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print("\n".join(exc.lines), file=sys.stderr)
-        return EXIT_CONFIG
+        if args.config is not None or os.access(DEFAULT_PATH, os.R_OK):
+            print("\n".join(exc.lines), file=sys.stderr)
+            return EXIT_CONFIG
+        # The configuration may hold secrets (root:rowatch 0640); the status does not, and
+        # any user may read it where the built-in default keeps it.
+        config = Config()
+        print(
+            f"rowatch status: cannot read {DEFAULT_PATH}; looking in "
+            f"{config.state.runtime_directory}",
+            file=sys.stderr,
+        )
     status = read_status(config.state.runtime_directory)
     if status is None:
         print(

@@ -567,7 +567,9 @@ class ReconcilerConfig:
         Setting(
             Boolean(),
             "Watch mounted filesystems for error events with fanotify (`FAN_FS_ERROR`, Linux "
-            "5.16+; ignored where the kernel lacks it).",
+            "5.16+; ignored where the kernel lacks it). It needs `CAP_SYS_ADMIN`, which the "
+            "packaged unit does not grant: there it is unavailable, logged once, unless a "
+            "drop-in adds it (docs/security.md).",
         ),
     ] = True
     ignore_mountpoints: Annotated[

@@ -65,6 +65,10 @@ _REJECTED_LOG_INTERVAL = 60.0
 #: source says when it has caught up; if it never does, this long after start is taken as
 #: caught up (a boot's kernel log reads in well under a second from kmsg or the journal).
 _BACKLOG_LIMIT = 30.0
+#: What a reload does not change in a running daemon: the source, the destinations (their
+#: workers and outboxes are built at start), where state lives, the fanotify watcher.
+_RESTART_SECTIONS = frozenset({"source", "smtp", "webhook", "alertmanager", "exec", "state"})
+_RESTART_KEYS = frozenset({"alerts.outbox_max", "reconciler.fanotify"})
 #: A fanotify error waits this long for the kernel log line of the same error (see _fs_error).
 _FANOTIFY_GRACE = 0.2
 #: The state file gets this long to be written; a directory that does not answer in time
@@ -205,6 +209,7 @@ class Daemon:
         self._reconcile_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
         self._state_dirty = asyncio.Event()
+        self._reconcile_wake = asyncio.Event()
         self._cursor: str | None = None  # the newest journal cursor handled
 
     # ------------------------------------------------------------------ lifecycle
@@ -559,9 +564,11 @@ class Daemon:
     async def _reconcile_timer(self) -> None:
         while True:
             interval = self.config.reconciler.interval
-            await asyncio.sleep(interval if interval > 0 else 3600.0)
-            if self.config.reconciler.interval > 0:
-                await self._reconcile()
+            self._reconcile_wake.clear()
+            with contextlib.suppress(TimeoutError):  # a reload wakes it: a new interval
+                await asyncio.wait_for(self._reconcile_wake.wait(), interval or None)
+                continue
+            await self._reconcile()
 
     def _new_reconciler(self) -> Reconciler:
         fstab = None
@@ -725,27 +732,36 @@ class Daemon:
             )
             self.notifier.ready(self.status.line())
             return
+        try:
+            build_sinks(new, self.email)  # what `run` would refuse, a reload refuses too
+        except (SmtpSettingsError, ValueError) as exc:
+            log.error(
+                "config_reload_refused",
+                path=self.config_path,
+                errors=[str(exc)],
+                hint="the previous configuration stays in force",
+            )
+            self.notifier.ready(self.status.line())
+            return
         changed = changed_keys(self.config, new)
-        old_source = self.config.source
-        old_smtp = self.config.smtp
         self.config = new
         self.engine.config = new.engine.engine_config()
         self.flood.config = new.alerts.flood_config()
         configure_logging(self.log_format or new.log.format, new.log.level)
         if "reconciler.fstab" in changed:
             self.reconciler = self._new_reconciler()
+        self._reconcile_wake.set()  # a new interval counts from now
         log.info("config_reloaded", path=str(new.path or "built-in default"), changed=changed)
-        if new.smtp != old_smtp:
+        later = [
+            k for k in changed if k.split(".", 1)[0] in _RESTART_SECTIONS or k in _RESTART_KEYS
+        ]
+        if later:
             log.warning(
                 "config_reloaded",
                 path=self.config_path,
-                hint="[smtp] changes take effect at the next restart",
-            )
-        if new.source != old_source:
-            log.warning(
-                "config_reloaded",
-                path=self.config_path,
-                hint="[source] changes take effect at the next restart",
+                restart_needed=later,
+                hint="these settings take effect at the next restart (systemctl restart "
+                "rowatch); the rest is in force now",
             )
         self.notifier.ready(self.status.line())
 

@@ -45,7 +45,9 @@ _TABLE: dict[str, Message] = {
     "config_reloaded": Message(
         "c40480ed84e442c6a2b765b5a8e52472",
         "Configuration reloaded",
-        "The configuration file was read again and is now in force.",
+        "The configuration file was read again and is now in force, except what a running "
+        "daemon cannot change (its source, destinations and state directories): a warning "
+        "with restart_needed lists those, in force at the next restart.",
     ),
     "config_reload_refused": Message(
         "324fa74777f742fd922fdfdd95189756",
@@ -181,6 +183,52 @@ _TABLE: dict[str, Message] = {
         "8c2c8c900875439fadc6462f100abdfe",
         "State kept elsewhere",
         "The state directory refused writes; state moved to the runtime directory or memory.",
+    ),
+    "alert_program_finished": Message(
+        "c0182a1f9dd6440a9d432732522a1cf6",
+        "Alert program ran",
+        "The exec destination's program took an alert and exited 0.",
+    ),
+    "alert_program_failed": Message(
+        "2305284b8e1141aea2dd77e32297d400",
+        "Alert program failed",
+        "The exec destination's program failed, timed out or exited non-zero; exit 75 "
+        "(EX_TEMPFAIL) or a timeout is retried, anything else is a dead letter.",
+    ),
+    "alertmanager_post_failed": Message(
+        "03f977f4ebf641bc89385add3b17b25c",
+        "Alertmanager refused or unreachable",
+        "A post to one Alertmanager failed; it is tried again at the next repost. With an HA pair "
+        "the other may have taken it.",
+    ),
+    "alertmanager_post_recovered": Message(
+        "e51d8d309ff34a23a6a1329fe8078ece",
+        "Alertmanager reachable again",
+        "An Alertmanager that had failed took a post again.",
+    ),
+    "alertmanager_repost_error": Message(
+        "96094d09c38c47df9d6871451d2cf48b",
+        "Alertmanager reposting failed",
+        "An unexpected error in the task that keeps alerts firing in Alertmanager; it goes on at "
+        "the next interval.",
+    ),
+    "alertmanager_warning_expired": Message(
+        "b0e8ec74bf094814887c133884b6a738",
+        "Alertmanager warning resolved",
+        "A warning no alert had mentioned for an hour was resolved in Alertmanager (its end was "
+        "not seen, e.g. after a restart).",
+    ),
+    "fanotify_watch_failed": Message(
+        "c624b5fad9384576bacf9afc537947ef",
+        "Filesystem error watch failed",
+        "fanotify could not watch one filesystem for error events; the kernel log and the mount-"
+        "state check still cover it.",
+    ),
+    "status_write_failed": Message(
+        "1c75512d1f9d44a09bc913768fdb3f11",
+        "Status file not written",
+        "The status file for rowatch status could not be written (runtime directory); the daemon "
+        "goes on.",
     ),
 }
 

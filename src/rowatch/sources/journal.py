@@ -41,7 +41,7 @@ __all__ = ["JournalSource"]
 JOURNAL_ROOTS = ("/run/log/journal", "/var/log/journal")
 #: Most entries per batch; a long backlog goes out in several, yielding in between.
 MAX_BATCH = 1024
-MISSING_BINDING = 'source = "journal" needs systemd-python: apt install python3-systemd'
+MISSING_BINDING = '[source] type = "journal" needs systemd-python: apt install python3-systemd'
 
 
 def _identity(value: object) -> object:

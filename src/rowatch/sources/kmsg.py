@@ -100,7 +100,7 @@ class KmsgSource:
         except FileNotFoundError as exc:
             raise SourceError(
                 f"{self.path} does not exist: no kernel log device here (is /dev mounted?); "
-                f'source = "journal" reads the kernel log through journald instead'
+                f'[source] type = "journal" reads the kernel log through journald instead'
             ) from exc
         except OSError as exc:
             raise SourceError(f"cannot open {self.path}: {exc.strerror}") from exc
