@@ -33,8 +33,10 @@ class Daemon:
         *,
         extra_args: tuple[str, ...] = (),
         wrapper: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
-        """``wrapper`` runs before the daemon's own argv (e.g. ``unshare -m ...``)."""
+        """``wrapper`` runs before the daemon's own argv (e.g. ``unshare -m ...``); ``env``
+        adds to its environment (``WATCHDOG_USEC``, say)."""
         self.workdir = workdir
         self.config_path = workdir / "rowatch.toml"
         self.config_path.write_text(config)
@@ -47,7 +49,12 @@ class Daemon:
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._notify.bind(str(notify_path))
         self._notify.settimeout(0.2)
-        env = {**os.environ, "NOTIFY_SOCKET": str(notify_path), "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "NOTIFY_SOCKET": str(notify_path),
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
         self.process = subprocess.Popen(
             [
                 *wrapper,
@@ -168,11 +175,13 @@ def config_text(
     backlog: bool = False,
     interval: str = "1s",
     extra: str = "",
+    fanotify: bool = True,
 ) -> str:
-    """A test configuration: private state and runtime directories, a fast reconciler."""
+    """A test configuration: private state and runtime directories, a fast reconciler.
+    ``extra`` goes into ``[source]`` (and may open further sections)."""
     return (
         f'[source]\ntype = "{source}"\nbacklog = {"true" if backlog else "false"}\n'
         f"{extra}\n"
         f'[state]\ndirectory = "{workdir}/state"\nruntime_directory = "{workdir}/run"\n'
-        f'[reconciler]\ninterval = "{interval}"\n'
+        f'[reconciler]\ninterval = "{interval}"\nfanotify = {"true" if fanotify else "false"}\n'
     )

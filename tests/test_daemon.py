@@ -8,6 +8,7 @@ systemd (a notify socket). Root only; CI runs as root.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -88,17 +89,42 @@ def test_fuse_eio_under_ext4_is_reported_with_its_io_errors(tmp_path: Path) -> N
         assert counts.get("io_error", 0) + counts.get("buffer_io_error", 0) > 0
 
 
+def journal_only_config(tmp_path: Path, directory: str) -> str:
+    """The journal source and nothing else that could see a failure: no periodic mount check
+    (interval 0), no fanotify. What is reported came through journald."""
+    return config_text(
+        tmp_path,
+        source="journal",
+        extra=f'journal_directory = "{directory}"',
+        interval="0",
+        fanotify=False,
+    )
+
+
 def test_journal_source_reports_the_same(tmp_path: Path) -> None:
     with standalone_journald(tmp_path) as journald, ks.loop_filesystem("ext4") as fs:
         directory = getattr(journald, "directory", None)
         assert directory is not None, "tests/journald.py must say where the journal is"
-        config = config_text(tmp_path, source="journal", extra=f'journal_directory = "{directory}"')
-        with running_daemon(tmp_path, config) as daemon:
+        with running_daemon(tmp_path, journal_only_config(tmp_path, directory)) as daemon:
             started = time.monotonic()
             ks.trigger_ext4_error(fs)
             event = read_only_for(daemon, fs)
             assert float(event["_received"]) - started < 1.0  # type: ignore[arg-type]
             assert event["outcome"] == "read_only"
+            evidence = event["evidence"]
+            assert isinstance(evidence, list)
+            assert f"EXT4-fs ({fs.loop}): Remounting filesystem read-only" in evidence
+
+
+def test_journal_source_reports_fuse_eio_too(tmp_path: Path) -> None:
+    with standalone_journald(tmp_path) as journald, ks.loop_filesystem("ext4", fuse=True) as fs:
+        directory = getattr(journald, "directory", None)
+        assert directory is not None
+        with running_daemon(tmp_path, journal_only_config(tmp_path, directory)) as daemon:
+            ks.fuse_eio_failure(fs, mode="fail-write")
+            event = read_only_for(daemon, fs)
+            assert event["counts"].get("io_error", 0) >= 1  # type: ignore[union-attr]
+            assert event["cause_code"] in ("loop_backing", "io_error")
 
 
 def test_userspace_imitation_alerts_nothing(tmp_path: Path) -> None:
@@ -260,3 +286,69 @@ def test_reload_says_what_waits_for_a_restart_and_refuses_what_run_would(tmp_pat
         )
         assert "empty" in json.dumps(refused["errors"])
         assert daemon.notifications.count("READY=1") >= 3  # after start and each reload
+
+
+def test_watchdog_pings_while_the_daemon_runs(tmp_path: Path) -> None:
+    """WatchdogSec= in the unit: systemd sets WATCHDOG_USEC; the daemon pings at half of it."""
+    env = {"WATCHDOG_USEC": "400000", "WATCHDOG_PID": ""}
+    daemon = Daemon(tmp_path, config_text(tmp_path), env=env)
+    try:
+        daemon.wait_ready()
+        time.sleep(1.5)
+        pings = daemon.notifications.count("WATCHDOG=1")
+        assert pings >= 4, daemon.notifications  # every 0.2 s
+    finally:
+        daemon.stop()
+
+
+def test_records_the_ring_buffer_overwrote_are_counted_and_said(tmp_path: Path) -> None:
+    """The daemon stops reading (SIGSTOP, as a stall would) while more records are logged
+    than the ring buffer holds: on waking it says how many were lost, and goes on."""
+    with (
+        ks.loop_filesystem("ext4") as fs,
+        running_daemon(tmp_path, config_text(tmp_path)) as daemon,
+    ):
+        daemon.signal(signal.SIGSTOP)
+        try:
+            fd = os.open(ks.KMSG_PATH, os.O_WRONLY)
+            try:  # one open file per 10 records: the devkmsg rate limit is per open file
+                filler = "rowatch-test ring filler " + "x" * 900
+                for index in range(6000):
+                    if index % 10 == 0:
+                        os.close(fd)
+                        fd = os.open(ks.KMSG_PATH, os.O_WRONLY)
+                    os.write(fd, f"<14>{filler} {index}\n".encode())
+            finally:
+                os.close(fd)
+        finally:
+            daemon.signal(signal.SIGCONT)
+        lost = daemon.wait_for(
+            lambda e: e.get("event") == "kmsg_records_lost", 10.0, what="kmsg_records_lost"
+        )
+        assert int(lost["lost"]) > 0
+        ks.trigger_ext4_error(fs)  # still reading after the loss
+        read_only_for(daemon, fs)
+
+
+def test_a_topology_snapshot_makes_replay_name_the_mountpoint(tmp_path: Path) -> None:
+    """`rowatch topology --json` on this machine, then `rowatch replay --topology` of the log
+    the kernel printed: the customer-support round trip."""
+    with ks.loop_filesystem("ext4") as fs:
+        ks.trigger_ext4_error(fs)
+        snapshot = subprocess.run(
+            [sys.executable, "-m", "rowatch", "topology", "--json"],
+            capture_output=True, text=True, check=True, timeout=60,
+        ).stdout  # fmt: skip
+        (tmp_path / "topology.json").write_text(snapshot)
+        log = tmp_path / "kmsg"
+        log.write_bytes(b"".join(fs.capture()))
+    replayed = subprocess.run(
+        [sys.executable, "-m", "rowatch", "replay", "--json", "--topology",
+         str(tmp_path / "topology.json"), str(log)],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    incidents = [json.loads(line) for line in replayed.splitlines()]
+    ours = [i for i in incidents if i["filesystem_device"] == fs.loop and i["outcome"]]
+    assert ours, incidents
+    assert ours[-1]["mountpoint"] == str(fs.mountpoint)
+    assert ours[-1]["outcome"] == "read_only"
