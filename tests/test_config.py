@@ -640,3 +640,24 @@ def test_example_shows_every_key_with_its_default() -> None:
     assert [k for k in changed_keys(expected, config) if not k.startswith("smtp.")] == [
         "source.journal_directory"
     ]
+
+
+@pytest.mark.parametrize("section", ["[[webhook]]", "[alertmanager]", "[exec]"])
+def test_example_destination_blocks_show_every_key_and_parse(section: str) -> None:
+    """Each commented destination block is meant to be copied and uncommented whole."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    start = text.index(f"# {section}\n")
+    block = text[start:].split("\n#\n", 1)[0].split("\n\n", 1)[0]
+    uncommented = "\n".join(line[2:] for line in block.splitlines())
+    name = section.strip("[]")
+    shown = set(re.findall(r"^([a-z_]+) = ", uncommented, flags=re.M))
+    assert shown == {k.split(".")[1] for k in cfg.all_keys() if k.startswith(name + ".")}
+    secret = re.search(r'secret_file = "([^"]+)"', uncommented)
+    if secret:  # read when the configuration loads: not on the test machine
+        uncommented = uncommented.replace(secret.group(0), "")
+    for ca in re.findall(r'ca_file = "([^"]+)"', uncommented):
+        uncommented = uncommented.replace(f'ca_file = "{ca}"', "")
+    # The program must exist where it is configured: stand in one that does.
+    uncommented = re.sub(r'program = "[^"]+"', 'program = "/bin/true"', uncommented)
+    config = loads_config(uncommented)
+    assert getattr(config, name)
