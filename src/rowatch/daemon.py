@@ -69,6 +69,8 @@ _BACKLOG_LIMIT = 30.0
 #: workers and outboxes are built at start), where state lives, the fanotify watcher.
 _RESTART_SECTIONS = frozenset({"source", "smtp", "webhook", "alertmanager", "exec", "state"})
 _RESTART_KEYS = frozenset({"alerts.outbox_max", "reconciler.fanotify"})
+#: The status file is written this long after a change (one write for a burst).
+_STATUS_DELAY = 0.05
 #: A fanotify error waits this long for the kernel log line of the same error (see _fs_error).
 _FANOTIFY_GRACE = 0.2
 #: The state file gets this long to be written; a directory that does not answer in time
@@ -210,6 +212,7 @@ class Daemon:
         self._background: set[asyncio.Task[None]] = set()
         self._state_dirty = asyncio.Event()
         self._reconcile_wake = asyncio.Event()
+        self._status_due = False
         self._cursor: str | None = None  # the newest journal cursor handled
 
     # ------------------------------------------------------------------ lifecycle
@@ -786,16 +789,25 @@ class Daemon:
             "location": self.dispatcher.location,
         }
         self.notifier.status(self.status.line())
+        if not self._status_due:
+            # Written a moment later, in a thread, once for a burst of changes: the page
+            # being sent right now must not wait for an fsync of the status file.
+            self._status_due = True
+            asyncio.get_running_loop().call_later(_STATUS_DELAY, self._write_status)
+
+    def _write_status(self) -> None:
+        self._status_due = False
+        data = json.dumps(self.status.to_json(), default=str).encode()
         runtime = Path(self.config.state.runtime_directory)
-        try:
+
+        def write() -> None:
             runtime.mkdir(parents=True, exist_ok=True)
-            write_atomic(
-                runtime / STATUS_FILE,
-                json.dumps(self.status.to_json(), default=str).encode(),
-                mode=0o644,
-            )
-        except OSError as exc:
-            log.debug("status_write_failed", error=str(exc))
+            write_atomic(runtime / STATUS_FILE, data, mode=0o644)
+
+        done = in_daemon_thread(write)
+        done.add_done_callback(
+            lambda f: f.exception() and log.debug("status_write_failed", error=str(f.exception()))
+        )
 
     async def _watchdog(self, interval: float) -> None:
         while True:

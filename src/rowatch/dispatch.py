@@ -24,6 +24,7 @@ daemon threads, not the loop's executor, so one stuck in the kernel cannot block
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 import time
@@ -85,6 +86,7 @@ class _Lane:
     urgent: bool = False  # cut the current backoff short (a page came, or stopping)
     failures: int = 0  # temporary failures in a row, for the backoff
     attempts: dict[str, int] = field(default_factory=dict)
+    preparing: dict[str, asyncio.Future[None]] = field(default_factory=dict)  # sink.prepare
     task: asyncio.Task[None] | None = None
     storer: asyncio.Task[None] | None = None
 
@@ -315,6 +317,10 @@ class Dispatcher:
         page = False
         while lane.intake:
             alert = lane.intake[0]
+            prepare = getattr(lane.sink, "prepare", None)
+            if callable(prepare) and alert.id not in lane.preparing:
+                # Formatting overlaps the outbox write; the send finds the message ready.
+                lane.preparing[alert.id] = in_daemon_thread(prepare, alert)
             async with lane.lock:
                 result = await self._io(lane.outbox.put, alert)
             lane.intake.popleft()
@@ -344,6 +350,11 @@ class Dispatcher:
     async def _attempt(self, lane: _Lane, alert: Alert) -> SinkError | None:
         """Send once. None: done (sent, or refused for good and kept as a dead letter)."""
         attempt = lane.attempts[alert.id] = lane.attempts.get(alert.id, 0) + 1
+        preparing = lane.preparing.pop(alert.id, None)
+        if preparing is not None:
+            # A failure here shows again at send, which formats the message itself then.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(preparing, self.io_timeout)
         try:
             async with asyncio.timeout(self.send_timeout) as deadline:
                 await lane.sink.send(alert)

@@ -63,6 +63,10 @@ class Sink(Protocol):
         ...
 
 
+#: A sink may also have ``prepare(alert) -> None``: slow, pure formatting of the message, run
+#: in a thread while the outbox is written, so the page's first attempt finds it done.
+
+
 class LogSink:
     """The built-in default: every alert becomes an ``alert_sent`` log line (journal)."""
 

@@ -23,6 +23,7 @@ import contextlib
 import re
 import socket
 import ssl
+import threading
 from collections.abc import Sequence
 from email.message import EmailMessage
 from typing import TypeVar
@@ -45,6 +46,9 @@ from rowatch.smtp_url import (
 )
 
 log = structlog.get_logger("rowatch")
+
+#: Messages rendered ahead and not sent yet, at most (alerts waiting for a relay that is down).
+_PREPARED_MAX = 64
 _E = TypeVar("_E", bound=BaseException)
 
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9-]{1,63})*", re.ASCII)
@@ -101,6 +105,8 @@ class EmailSink:
         self._tls = tls_context(settings)
         #: Recipients the relay refused in the last delivery that reached the others.
         self.last_refused: dict[str, str] = {}
+        self._prepared: dict[str, EmailMessage] = {}  # alert id -> its message, rendered
+        self._prepared_lock = threading.Lock()  # prepare() runs in a thread
 
     @classmethod
     def from_settings(cls, settings: EmailSettings) -> EmailSink:
@@ -112,13 +118,26 @@ class EmailSink:
     async def close(self) -> None:
         """Nothing stays open between alerts."""
 
+    def prepare(self, alert: Alert) -> None:
+        """Render the message ahead (the dispatcher calls this in a thread while it writes
+        the outbox: building a MIME message takes milliseconds the page should not wait)."""
+        with contextlib.suppress(ValueError):  # send() renders again and reports it
+            message = render(alert, mail_from=self.mail_from, mail_to=self.mail_to)
+            with self._prepared_lock:
+                self._prepared[alert.id] = message
+                while len(self._prepared) > _PREPARED_MAX:
+                    del self._prepared[next(iter(self._prepared))]
+
     async def send(self, alert: Alert) -> None:
         """Deliver ``alert``; raises :class:`~rowatch.sinks.SinkError` when the relay did not
         take it for any recipient."""
-        try:
-            message = render(alert, mail_from=self.mail_from, mail_to=self.mail_to)
-        except ValueError as exc:
-            raise _error(f"cannot build the message: {exc}", temporary=False) from None
+        with self._prepared_lock:
+            message = self._prepared.pop(alert.id, None)
+        if message is None:
+            try:
+                message = render(alert, mail_from=self.mail_from, mail_to=self.mail_to)
+            except ValueError as exc:
+                raise _error(f"cannot build the message: {exc}", temporary=False) from None
         progress: list[str] = []
         try:
             async with asyncio.timeout(self.timeout):
