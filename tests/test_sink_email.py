@@ -773,17 +773,19 @@ def test_aiosmtplib_version_is_known() -> None:
     print(f"aiosmtplib {AIOSMTPLIB}")
 
 
-def test_a_message_prepared_ahead_is_the_one_sent() -> None:
+def test_a_message_prepared_ahead_is_the_one_sent(
+    relay: Callable[..., SmtpTestServer],
+) -> None:
     """prepare() (run by the dispatcher while it writes the outbox) renders the message;
     send() then sends that very message, and renders itself when nothing was prepared."""
-    with SmtpTestServer() as server:
-        sink = sink_for(server)
-        alert = make_alert()
-        sink.prepare(alert)
-        prepared = sink._prepared[alert.id]
-        asyncio.run(sink.send(alert))
-        assert alert.id not in sink._prepared
-        (got,) = server.received
-        assert got.message["Message-ID"] == prepared["Message-ID"]
-        asyncio.run(sink.send(alert))  # not prepared this time: rendered on the spot
-        assert len(server.received) == 2
+    server = relay()
+    sink = sink_for(server)
+    alert = make_alert()
+    sink.prepare(alert)
+    prepared = sink._prepared[alert.id]
+    deliver(sink, alert)
+    assert alert.id not in sink._prepared
+    (got,) = server.received
+    assert got.message["Message-ID"] == prepared["Message-ID"]
+    deliver(sink, alert)  # not prepared this time: rendered on the spot
+    assert len(server.received) == 2
