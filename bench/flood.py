@@ -329,6 +329,7 @@ def case_userspace(seconds: float, rate: int, tmp: Path) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- case: engine
 DISKS = [f"sd{chr(ord('b') + i)}" for i in range(20)]
+MAX_BATCH = 1024  # rowatch.sources.kmsg.MAX_BATCH
 
 
 def dying_disks() -> Iterator[str]:
@@ -407,9 +408,12 @@ class PacedSource:
                 break
             if self.rate:
                 due = int(self.rate * (self.elapsed + tick)) - self.records
-                self.behind_max = max(self.behind_max, (self.records / self.rate) - self.elapsed)
+                self.behind_max = max(self.behind_max, self.elapsed - self.records / self.rate)
             else:
-                due = 1024
+                due = MAX_BATCH
+            # At most what the kmsg source hands over per wakeup: a daemon that falls behind
+            # leaves the rest where the kernel would (its ring buffer), not in its memory.
+            due = min(due, MAX_BATCH)
             if due > 0:
                 uptime = time.clock_gettime(time.CLOCK_MONOTONIC)
                 batch = [
@@ -427,7 +431,8 @@ class PacedSource:
                 self.records += due
                 yield batch
             if self.rate:
-                await asyncio.sleep(max(0.0, began + (self.records / self.rate) - time.monotonic()))
+                ahead = began + (self.records / self.rate) - time.monotonic()
+                await asyncio.sleep(max(0.0, ahead))
             else:
                 await asyncio.sleep(0)
         self.elapsed = time.monotonic() - began

@@ -5,17 +5,21 @@ The filesystem fails for real (trigger_fs_error); the relay is aiosmtpd. Root on
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 import kernel_scenarios as ks
 from daemon_harness import Daemon, config_text, running_daemon
+from rowatch.records import KernelRecord
+from rowatch.records import Source as RecordSource
 
 pytest.importorskip("aiosmtpd", reason="aiosmtpd is in the [test] extra")
 from smtp_server import Behaviour, SmtpTestServer
@@ -285,3 +289,84 @@ def test_check_config_refuses_what_run_would_refuse(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 78, done.stdout
     assert "webhook" in done.stderr
+
+
+class ListSource:
+    """Trusted kernel records handed to the daemon in batches, paced: a flood, in-process."""
+
+    def __init__(self, lines: list[str], per_batch: int, pause: float) -> None:
+        self.lines, self.per_batch, self.pause = lines, per_batch, pause
+        self.caught_up = asyncio.Event()
+        self._closed = False
+        self.position = {"records": 0, "lost_records": 0}
+
+    async def open(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self._closed = True
+
+    def describe(self) -> str:
+        return "flood"
+
+    async def batches(self) -> AsyncIterator[list[KernelRecord]]:
+        self.caught_up.set()  # nothing before start: the flood comes live
+        for start in range(0, len(self.lines), self.per_batch):
+            if self._closed:
+                return
+            uptime = time.clock_gettime(time.CLOCK_MONOTONIC)
+            batch = [
+                KernelRecord(line, uptime=uptime, facility=0, source=RecordSource.KMSG)
+                for line in self.lines[start : start + self.per_batch]
+            ]
+            self.position["records"] += len(batch)
+            yield batch
+            await asyncio.sleep(self.pause)
+        while not self._closed:
+            await asyncio.sleep(0.05)
+
+
+def test_ten_thousand_error_lines_in_seconds_make_a_bounded_number_of_emails(
+    tmp_path: Path,
+) -> None:
+    """The whole daemon (engine, flood control, outbox, e-mail) against a real relay."""
+    from rowatch.config import loads_config
+    from rowatch.daemon import Daemon as RowatchDaemon
+    from rowatch.smtp_url import smtp_settings_from_args
+
+    lines = [
+        f"I/O error, dev sdq, sector {n} op 0x1:(WRITE) flags 0x800 phys_seg 1 prio class 2"
+        for n in range(5_000)
+    ]
+    lines += [f"Buffer I/O error on dev sdq1, logical block {n}, lost async page write"
+              for n in range(4_998)]  # fmt: skip
+    lines[6_000:6_000] = [
+        "Aborting journal on device sdq1-8.",
+        "EXT4-fs (sdq1): Remounting filesystem read-only",
+    ]
+    source = ListSource(lines, per_batch=100, pause=0.02)  # 10,000 lines in about 2 s
+    config = loads_config(config_text(tmp_path, interval="0", fanotify=False))
+    with SmtpTestServer() as relay:
+        email = smtp_settings_from_args(relay.url(), None, MAIL[3], [MAIL[1]])
+
+        async def main() -> int:
+            daemon = RowatchDaemon(config, None, email=email)
+
+            async def flood() -> ListSource:
+                daemon.source = source  # type: ignore[assignment]
+                return source
+
+            daemon._open_source = flood  # type: ignore[method-assign]
+            run = asyncio.create_task(daemon.run())
+            while source.position["records"] < len(lines):
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(3.0)  # opened_delay and the sends
+            daemon._stopping.set()
+            return await run
+
+        assert asyncio.run(main()) == 0
+        ours = [
+            str(r.message["Subject"]) for r in relay.received if "sdq" in str(r.message["Subject"])
+        ]
+    assert sum("read-only" in s for s in ours) == 1, ours
+    assert len(ours) <= 3, ours  # the page, and at most a warning or two before it

@@ -763,3 +763,25 @@ def test_a_multipathd_line_someone_else_logged_is_rejected() -> None:
     assert incidents == [] and [type(o) for o in outputs] == [Rejected]
     _, incidents, _ = run([real])
     assert [i["cause"]["code"] for i in incidents] == ["no_paths"]
+
+
+def test_without_history_an_ended_incident_is_forgotten() -> None:
+    """The daemon runs for months: what ended must not stay in memory."""
+    engine = Engine(None, EngineConfig(quiet_period=10.0), history=False)
+    for hour in range(50):
+        base = hour * 3600.0
+        for record in records(
+            f"blk_update_request: I/O error, dev sdz, sector {hour}\n"
+            "EXT4-fs (sdz1): Remounting filesystem read-only",
+            start=base,
+        ):
+            engine.feed(record)
+        engine.recovered("sdz1", base + 1)
+        engine.tick(base + 100)  # the disk's own warning goes quiet and closes
+    assert len(engine._by_id) <= 2 and len(engine._reported) <= 2
+    assert engine.stats.incidents >= 50
+    kept = Engine()  # replay keeps them all
+    for record in records("EXT4-fs (sdz1): Remounting filesystem read-only"):
+        kept.feed(record)
+    kept.recovered("sdz1")
+    assert len(kept.incidents) == 1

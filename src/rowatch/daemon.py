@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -78,6 +79,9 @@ _FANOTIFY_GRACE = 0.2
 _STATE_IO_TIMEOUT = 5.0
 #: udev and mount events come in bursts (a disk with ten partitions): one rebuild for all.
 _TOPOLOGY_DEBOUNCE = 0.2
+_TOPOLOGY_MAX_DELAY = 2.0
+#: A mount table and sysfs check that takes longer than this is given up for this round.
+_RECONCILE_TIMEOUT = 30.0
 
 
 def host_mountinfo() -> str:
@@ -192,7 +196,10 @@ class Daemon:
         self.status.state_location = str(self.state.location or "memory")
         self.topology = self._read_topology()
         self.engine = Engine(
-            self.topology, config.engine.engine_config(), scope=f"{self.hostname}|{self.boot_id}"
+            self.topology,
+            config.engine.engine_config(),
+            scope=f"{self.hostname}|{self.boot_id}",
+            history=False,  # months of incidents must not pile up in memory
         )
         self.reconciler = self._new_reconciler()
         self.source: Source | None = None
@@ -208,6 +215,7 @@ class Daemon:
         self._watchers: list[Any] = []
         self._fanotify: Any = None
         self._topology_timer: asyncio.TimerHandle | None = None
+        self._topology_first = 0.0  # when the pending rebuild's first change came
         self._reconcile_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
         self._state_dirty = asyncio.Event()
@@ -585,13 +593,26 @@ class Daemon:
             settings = self.config.reconciler
             try:
                 # In a thread: probing a shut-down XFS stat()s its mountpoint, and a dying
-                # disk must not stall the event loop that reads the kernel log.
-                states = await asyncio.to_thread(
-                    read_filesystems,
-                    host_mountinfo(),  # the sandbox's own table shows every mount ro
-                    ignore_mountpoints=settings.ignore_mountpoints,
-                    ignore_fstypes=settings.ignore_fstypes,
+                # disk must not stall the event loop that reads the kernel log; a thread
+                # stuck in the kernel is given up on, and the next round tries again.
+                states = await asyncio.wait_for(
+                    in_daemon_thread(
+                        functools.partial(
+                            read_filesystems,
+                            host_mountinfo(),  # the sandbox's own table shows every mount ro
+                            ignore_mountpoints=settings.ignore_mountpoints,
+                            ignore_fstypes=settings.ignore_fstypes,
+                        )
+                    ),
+                    _RECONCILE_TIMEOUT,
                 )
+            except TimeoutError:
+                log.error(
+                    "reconciler_error",
+                    error=f"the mount table and sysfs did not answer within "
+                    f"{_RECONCILE_TIMEOUT:g}s (a filesystem hanging in the kernel?)",
+                )
+                return
             except OSError as exc:
                 log.error("reconciler_error", error=str(exc))
                 return
@@ -706,11 +727,19 @@ class Daemon:
                 log.warning("watcher_unavailable", watcher="fanotify", error=str(exc))
 
     def _topology_changed(self, *_: object) -> None:
-        """Debounce a burst of udev/mount events into one rebuild and one check."""
-        if self._topology_timer is not None:
-            self._topology_timer.cancel()
+        """Debounce a burst of udev/mount events into one rebuild and one check; under
+        endless churn (a container host starting hundreds of mounts) rebuild at least once
+        per _TOPOLOGY_MAX_DELAY."""
         loop = asyncio.get_running_loop()
-        self._topology_timer = loop.call_later(_TOPOLOGY_DEBOUNCE, self._rebuild_topology)
+        now = loop.time()
+        if self._topology_timer is not None:
+            if now - self._topology_first >= _TOPOLOGY_MAX_DELAY:
+                return  # the pending rebuild is due soon: it will see this change too
+            self._topology_timer.cancel()
+        else:
+            self._topology_first = now
+        delay = min(_TOPOLOGY_DEBOUNCE, self._topology_first + _TOPOLOGY_MAX_DELAY - now)
+        self._topology_timer = loop.call_later(max(0.0, delay), self._rebuild_topology)
 
     def _rebuild_topology(self) -> None:
         self._topology_timer = None

@@ -137,7 +137,11 @@ class Engine:
         *,
         classifier: Classifier | None = None,
         scope: str = "",
+        history: bool = True,
     ) -> None:
+        """``history``: keep every incident for :attr:`incidents` (replay). The daemon runs
+        for months: it passes False, and an incident is forgotten once it has ended."""
+        self.history = history
         self.topology = topology.copy() if topology is not None else Topology()
         self.config = config or EngineConfig()
         self.classifier = classifier or Classifier()
@@ -145,7 +149,7 @@ class Engine:
         self.stats = EngineStats()
         self._open: dict[str | None, Incident] = {}
         self._by_id: dict[str, Incident] = {}
-        self._reported: list[Incident] = []
+        self._reported: dict[str, Incident] = {}  # in the order they opened
         self._now: float | None = None
         self._index = 0
         # "N callbacks suppressed": the count waits for the next line of its kind (None: any
@@ -248,8 +252,7 @@ class Engine:
         incident = self._open.get(device)
         if incident is None or incident.outcome is None:
             return []
-        incident.closed = True
-        del self._open[device]
+        self._end(incident)
         return [self._change(Transition.RECOVERED, incident)]
 
     def _lifecycle(self, kind: Kind, device: str | None) -> list[Output]:
@@ -268,8 +271,7 @@ class Engine:
         # The device now carries another filesystem (or none): today's mountpoint in the
         # topology is not where this one was mounted.
         incident.detached = True
-        incident.closed = True
-        del self._open[device]
+        self._end(incident)
         if not incident.reported or incident.claimed_by:
             return []
         transition = Transition.RECOVERED if incident.outcome else Transition.CLOSED
@@ -296,7 +298,7 @@ class Engine:
     @property
     def incidents(self) -> list[Incident]:
         """Every reported incident not folded into another, in the order they opened."""
-        return [i for i in self._reported if not i.claimed_by]
+        return [i for i in self._reported.values() if not i.claimed_by]
 
     def open_incidents(self) -> list[Incident]:
         return [i for i in self._open.values() if i.reported and not i.claimed_by]
@@ -544,8 +546,8 @@ class Engine:
         before = incident.outcome
         incident.add(event, now)
         for claimer_id in incident.claimed_by:
-            claimer = self._by_id[claimer_id]
-            if not claimer.closed:
+            claimer = self._by_id.get(claimer_id)
+            if claimer is not None and not claimer.closed:
                 claimer.add(event, now)
         if became_fs:
             outputs += self._take_in_devices_below(incident, now)
@@ -554,7 +556,7 @@ class Engine:
         role = event.kind.role
         if role in (Role.ERROR, Role.OUTCOME) and not incident.reported:
             incident.reported = True
-            self._reported.append(incident)
+            self._reported[incident.id] = incident
             self.stats.incidents += 1
             if not incident.claimed_by:
                 outputs.append(self._change(Transition.OPENED, incident))
@@ -673,10 +675,10 @@ class Engine:
         """A device incident's first error can be its claimer's first error too."""
         outputs: list[Output] = []
         for claimer_id in incident.claimed_by:
-            claimer = self._by_id[claimer_id]
-            if not claimer.reported and not claimer.closed:
+            claimer = self._by_id.get(claimer_id)
+            if claimer is not None and not claimer.reported and not claimer.closed:
                 claimer.reported = True
-                self._reported.append(claimer)
+                self._reported[claimer.id] = claimer
                 self.stats.incidents += 1
                 outputs.append(self._change(Transition.OPENED, claimer))
         return outputs
@@ -700,9 +702,18 @@ class Engine:
         anchor = incident.anchor
         return anchor is not None and not self.topology.filesystems_above(anchor)
 
-    def _close(self, incident: Incident) -> list[Output]:
+    def _end(self, incident: Incident) -> None:
+        """The incident is over: no evidence joins it any more. Without ``history`` it is
+        forgotten too (what was said of it stays in the changes already returned)."""
         incident.closed = True
-        self._open.pop(incident.anchor, None)
+        if self._open.get(incident.anchor) is incident:
+            del self._open[incident.anchor]
+        if not self.history:
+            self._by_id.pop(incident.id, None)
+            self._reported.pop(incident.id, None)
+
+    def _close(self, incident: Incident) -> list[Output]:
+        self._end(incident)
         if incident.reported and not incident.claimed_by:
             return [self._change(Transition.CLOSED, incident)]
         return []
@@ -712,8 +723,7 @@ class Engine:
         candidates = [i for i in self._open.values() if i.outcome is None]
         if candidates:
             oldest = min(candidates, key=lambda i: i.last_clock or 0.0)
-            oldest.closed = True
-            self._open.pop(oldest.anchor, None)
+            self._end(oldest)
 
     def _quiet(self, incident: Incident) -> float:
         if not incident.reported:
