@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import AnyStr, Generic
+from typing import Any, AnyStr, Generic
 
 from rowatch.signatures import (
     PREFILTER_CAPITALIZED,
@@ -109,6 +109,13 @@ class Classifier:
         #: The same, as separate scans: what Python's ``re`` is fast at.
         self.prefilter = MultiSearcher([re.compile(s) for s in sources])
         self.prefilter_scanner = MultiSearcher([re.compile(s.encode()) for s in sources])
+        # Per program, in table order, what the loop below needs and nothing to look up:
+        # classify() runs for every candidate record, tens of thousands a second in a flood.
+        self._table: dict[str, tuple[tuple[str, Any, Signature], ...]] = {}
+        for program in dict.fromkeys(s.program for s in self.signatures):
+            self._table[program] = tuple(
+                (s.needle, s.regex.search, s) for s in self.signatures if s.program == program
+            )
 
     def candidate(self, message: str) -> bool:
         """True if the message may be relevant (it passes the prefilter)."""
@@ -118,11 +125,10 @@ class Classifier:
         """Return the first signature that recognises ``message``, or None."""
         if not self.candidate(message):
             return None
-        for signature in self.signatures:
-            if signature.program != program or signature.needle not in message:
-                continue
-            found = signature.regex.search(message)
-            if found is not None:
-                groups = {k: v for k, v in found.groupdict().items() if v is not None}
-                return Match(signature, groups)
+        for needle, search, signature in self._table.get(program, ()):
+            if needle in message:
+                found = search(message)
+                if found is not None:
+                    groups = {k: v for k, v in found.groupdict().items() if v is not None}
+                    return Match(signature, groups)
         return None

@@ -1,11 +1,13 @@
 """Device names as the kernel prints them, made safe and comparable.
 
 Log text is untrusted: a device name taken from it is validated here before anything can use
-it to build a sysfs path, and normalised so the same device has one name everywhere.
+it to build a sysfs path, and normalised so the same device has one name everywhere. The
+functions are pure and cached: the engine asks the same few names for every record.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 
 # A kernel block device name: what /sys/class/block lists. Letters, digits and the few
@@ -25,11 +27,13 @@ _PARTITION_LETTER = re.compile(r"((?:sd|vd|xvd|hd)[a-z]+)\d+")
 _NVME_NAMESPACE = re.compile(r"(nvme\d+)(?:c\d+)?n\d+")  # nvme0n1; multipath path nvme0c1n1
 
 
+@functools.lru_cache(maxsize=4096)
 def valid_name(name: str) -> bool:
     """True if ``name`` can be a kernel block device name (safe to join to a sysfs path)."""
     return _KERNEL_NAME.fullmatch(name) is not None and ".." not in name
 
 
+@functools.lru_cache(maxsize=4096)
 def clean_name(name: str) -> str | None:
     """Strip what the log puts around a name (``/dev/``, a trailing dot), or None if invalid."""
     name = name.strip().rstrip(".")
@@ -40,6 +44,7 @@ def clean_name(name: str) -> str | None:
     return name if valid_name(name) else None
 
 
+@functools.lru_cache(maxsize=4096)
 def mapper_name(path: str) -> str | None:
     """The dm name in a ``/dev/mapper/<name>`` path (``vg0-root``), if valid, else None."""
     name = path.strip().rstrip(".")
@@ -49,6 +54,7 @@ def mapper_name(path: str) -> str | None:
     return name if valid_name(name) else None
 
 
+@functools.lru_cache(maxsize=4096)
 def journal_device(jbd_name: str) -> str | None:
     """The device a jbd/jbd2 journal name refers to: ``sda1-8`` -> ``sda1``, ``dm-0-8`` ->
     ``dm-0``, ``dm-0`` (jbd or external journal) -> ``dm-0``."""
@@ -61,18 +67,21 @@ def journal_device(jbd_name: str) -> str | None:
     return clean_name(name)
 
 
+@functools.lru_cache(maxsize=4096)
 def scsi_address(text: str) -> str | None:
     """``0 0 0 0`` or ``0:0:0:0`` -> ``0:0:0:0`` (host:channel:target:lun), else None."""
     found = _SCSI_ADDRESS.fullmatch(text.strip())
     return ":".join(str(int(g)) for g in found.groups()) if found else None
 
 
+@functools.lru_cache(maxsize=4096)
 def major_minor(text: str) -> str | None:
     """``8:32`` -> ``8:32`` normalised, else None."""
     found = _MAJMIN.fullmatch(text.strip())
     return f"{int(found.group(1))}:{int(found.group(2))}" if found else None
 
 
+@functools.lru_cache(maxsize=4096)
 def disk_of_partition(name: str) -> str | None:
     """The whole disk a partition name belongs to, judged by the name alone, else None.
 
@@ -85,6 +94,7 @@ def disk_of_partition(name: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def nvme_controller(name: str) -> str | None:
     """The NVMe controller of a namespace or its partition: ``nvme0n1p2`` -> ``nvme0``."""
     found = _NVME_NAMESPACE.match(name)
@@ -94,6 +104,7 @@ def nvme_controller(name: str) -> str | None:
 _TRANSPORT_NAME = re.compile(r"\d+:\d+:\d+:\d+|nvme\d+")
 
 
+@functools.lru_cache(maxsize=4096)
 def is_transport_name(name: str) -> bool:
     """True for a SCSI address or an NVMe controller: the transport under a disk."""
     return _TRANSPORT_NAME.fullmatch(name) is not None

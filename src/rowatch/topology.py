@@ -21,7 +21,7 @@ JSON snapshot format (version 1; documented in docs/topology-json.md)::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -130,12 +130,17 @@ class Topology:
         self._by_scsi: dict[str, str] = {}
         self._by_dm_name: dict[str, str] = {}
         self._filesystem_seen: set[str] = set()
+        # below/above/filesystems_above of a name, until the stack changes: the engine asks
+        # them for every record, and a stack changes a few times a day.
+        self._walks: dict[tuple[str, str], list[str]] = {}
         for device in block_devices:
             self.add(device)
 
     # ------------------------------------------------------------------ building
     def add(self, device: BlockDevice) -> None:
-        """Add or replace a device."""
+        """Add or replace a device. (Change a topology through its methods only: they keep
+        its look-ups current.)"""
+        self._walks.clear()
         old = self._devices.get(device.name)
         if old is not None:
             for parent in old.parents:
@@ -164,6 +169,7 @@ class Topology:
         if parent not in device.parents:
             device.parents.append(parent)
             self._holders.setdefault(parent, set()).add(child)
+            self._walks.clear()
         self.ensure(parent)
 
     def learn_scsi(self, address: str, name: str) -> None:
@@ -178,7 +184,9 @@ class Topology:
     def learn_filesystem(self, name: str) -> None:
         """Record that ``name`` carries a filesystem (the log showed one on it)."""
         self.ensure(name)
-        self._filesystem_seen.add(name)
+        if name not in self._filesystem_seen:
+            self._filesystem_seen.add(name)
+            self._walks.clear()
 
     def absorb_learned(self, older: Topology) -> None:
         """Keep what ``older`` knew of devices this snapshot does not list, and the
@@ -187,6 +195,7 @@ class Topology:
             if device.name not in self._devices:
                 self.add(BlockDevice(**{**asdict(device), "parents": list(device.parents)}))
         self._filesystem_seen |= older._filesystem_seen
+        self._walks.clear()
         for address, name in older._by_scsi.items():
             self._by_scsi.setdefault(address, name)
 
@@ -219,8 +228,25 @@ class Topology:
     def holders(self, name: str) -> list[str]:
         return sorted(self._holders.get(name, ()))
 
+    def _walk(self, kind: str, name: str, walk: Callable[[str], list[str]]) -> list[str]:
+        found = self._walks.get((kind, name))
+        if found is None:
+            found = self._walks[(kind, name)] = walk(name)
+        return list(found)
+
     def below(self, name: str) -> list[str]:
         """Every device under ``name``, bottom first (disks before partitions before dm)."""
+        return self._walk("below", name, self._below)
+
+    def above(self, name: str) -> list[str]:
+        """Every device stacked on ``name`` (partitions, dm, md), nearest first."""
+        return self._walk("above", name, self._above)
+
+    def filesystems_above(self, name: str) -> list[str]:
+        """Devices carrying a filesystem at or above ``name``."""
+        return self._walk("filesystems", name, self._filesystems_above)
+
+    def _below(self, name: str) -> list[str]:
         order: list[str] = []
         seen: set[str] = set()
 
@@ -235,8 +261,7 @@ class Topology:
         visit(name, 0)
         return order[:-1]
 
-    def above(self, name: str) -> list[str]:
-        """Every device stacked on ``name`` (partitions, dm, md), nearest first."""
+    def _above(self, name: str) -> list[str]:
         order: list[str] = []
         frontier = [name]
         seen = {name}
@@ -261,10 +286,9 @@ class Topology:
                 return holder
         return None
 
-    def filesystems_above(self, name: str) -> list[str]:
-        """Devices carrying a filesystem at or above ``name``."""
+    def _filesystems_above(self, name: str) -> list[str]:
         found = [name] if self.carries_filesystem(name) else []
-        found += [d for d in self.above(name) if self.carries_filesystem(d)]
+        found += [d for d in self._above(name) if self.carries_filesystem(d)]
         return found
 
     def carries_filesystem(self, name: str) -> bool:
