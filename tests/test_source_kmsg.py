@@ -14,6 +14,7 @@ import itertools
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from pathlib import Path
 import pytest
 
 import kernel_scenarios as ks
+from daemon_harness import config_text, running_daemon
 from rowatch.records import KernelRecord, Source
 from rowatch.sources import Source as SourceProtocol
 from rowatch.sources import SourceError
@@ -434,3 +436,39 @@ def test_other_read_errors_and_eof_stop_the_source() -> None:
         ScriptedKmsg([OSError(errno.EIO, os.strerror(errno.EIO))])._drain()
     with pytest.raises(SourceError, match="end of file"):
         ScriptedKmsg([b""])._drain()
+
+
+@pytest.mark.root
+def test_records_the_ring_buffer_overwrote_are_counted_and_said(tmp_path: Path) -> None:
+    """The daemon stops reading (SIGSTOP, as a stall would) while more records are logged
+    than the ring buffer holds: on waking it says how many were lost, and goes on."""
+    with (
+        ks.loop_filesystem("ext4") as fs,
+        running_daemon(tmp_path, config_text(tmp_path)) as daemon,
+    ):
+        daemon.signal(signal.SIGSTOP)
+        try:
+            fd = os.open(ks.KMSG_PATH, os.O_WRONLY)
+            try:  # one open file per 10 records: the devkmsg rate limit is per open file
+                filler = "rowatch-test ring filler " + "x" * 900
+                for index in range(6000):
+                    if index % 10 == 0:
+                        os.close(fd)
+                        fd = os.open(ks.KMSG_PATH, os.O_WRONLY)
+                    os.write(fd, f"<14>{filler} {index}\n".encode())
+            finally:
+                os.close(fd)
+        finally:
+            daemon.signal(signal.SIGCONT)
+        lost = daemon.wait_for(
+            lambda e: e.get("event") == "kmsg_records_lost", 10.0, what="kmsg_records_lost"
+        )
+        assert int(lost["lost"]) > 0
+        ks.trigger_ext4_error(fs)  # still reading after the loss
+        daemon.wait_for(
+            lambda e: (
+                e.get("event") == "incident_read_only" and e.get("filesystem_device") == fs.loop
+            ),
+            10.0,
+            what="the read-only incident after the loss",
+        )
