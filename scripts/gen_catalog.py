@@ -300,6 +300,12 @@ DETAILS: dict[str, tuple[str, ...]] = {
         "- Nothing to do, unless error events from that filesystem matter: see "
         "docs/security.md on fanotify.",
     ),
+    "state_write_error": (
+        "Writing the state file (alerts already sent, the journal cursor) failed in a way "
+        "that is not a refused directory, which would be state_fallback: a bug. The next "
+        "change of state tries again; alerting goes on.",
+        "- Please report it with this entry.",
+    ),
     "status_write_failed": (
         "rowatch could not write its status file (the runtime directory, /run/rowatch), so "
         "'rowatch status' shows an older state or none. Monitoring goes on.",

@@ -6,6 +6,7 @@ The filesystem fails for real (trigger_fs_error); the relay is aiosmtpd. Root on
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -294,8 +295,15 @@ def test_check_config_refuses_what_run_would_refuse(tmp_path: Path) -> None:
 class ListSource:
     """Trusted kernel records handed to the daemon in batches, paced: a flood, in-process."""
 
-    def __init__(self, lines: list[str], per_batch: int, pause: float) -> None:
+    def __init__(
+        self,
+        lines: list[str],
+        per_batch: int,
+        pause: float,
+        backlog: list[KernelRecord] = (),  # type: ignore[assignment]
+    ) -> None:
         self.lines, self.per_batch, self.pause = lines, per_batch, pause
+        self.backlog = list(backlog)  # handed over first, before caught_up
         self.caught_up = asyncio.Event()
         self._closed = False
         self.position = {"records": 0, "lost_records": 0}
@@ -310,7 +318,9 @@ class ListSource:
         return "flood"
 
     async def batches(self) -> AsyncIterator[list[KernelRecord]]:
-        self.caught_up.set()  # nothing before start: the flood comes live
+        if self.backlog:
+            yield self.backlog
+        self.caught_up.set()  # the rest comes live
         for start in range(0, len(self.lines), self.per_batch):
             if self._closed:
                 return
@@ -326,14 +336,97 @@ class ListSource:
             await asyncio.sleep(0.05)
 
 
-def test_ten_thousand_error_lines_in_seconds_make_a_bounded_number_of_emails(
-    tmp_path: Path,
-) -> None:
-    """The whole daemon (engine, flood control, outbox, e-mail) against a real relay."""
+def run_in_process(
+    tmp_path: Path, source: ListSource, relay: SmtpTestServer, extra: str = "", settle: float = 3.0
+) -> Path:
+    """The whole daemon, in this process, reading ``source``; returns its state directory."""
     from rowatch.config import loads_config
     from rowatch.daemon import Daemon as RowatchDaemon
     from rowatch.smtp_url import smtp_settings_from_args
 
+    config = loads_config(config_text(tmp_path, interval="0", fanotify=False, extra=extra))
+    email = smtp_settings_from_args(relay.url(), None, MAIL[3], [MAIL[1]])
+
+    async def main() -> int:
+        daemon = RowatchDaemon(config, None, email=email)
+
+        async def opened() -> ListSource:
+            daemon.source = source  # type: ignore[assignment]
+            return source
+
+        daemon._open_source = opened  # type: ignore[method-assign]
+        run = asyncio.create_task(daemon.run())
+        while source.position["records"] < len(source.lines):
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(settle)
+        daemon._stopping.set()
+        return await run
+
+    assert asyncio.run(main()) == 0
+    return tmp_path / "state"
+
+
+def test_an_incident_that_merged_while_its_alert_was_stored_leaves_no_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk's warning goes out (opened_delay 0) and, while its outbox write is still
+    under way, the incident folds into the filesystem's: nothing must keep saying the disk
+    was alerted for the rest of the boot."""
+    from rowatch.outbox import Outbox
+
+    real_put = Outbox.put
+
+    def slow_put(self: Outbox, alert: object) -> object:
+        time.sleep(0.5)  # a slow disk under the state directory
+        return real_put(self, alert)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Outbox, "put", slow_put)
+    lines = [
+        "I/O error, dev sdq, sector 8 op 0x1:(WRITE) flags 0x800 phys_seg 1 prio class 2",
+        "EXT4-fs error (device sdq1): ext4_find_entry:1455: inode #2: comm ls: reading "
+        "directory lblock 0",
+    ]
+    with SmtpTestServer() as relay:
+        state = run_in_process(
+            tmp_path,
+            ListSource(lines, per_batch=1, pause=0.1),
+            relay,
+            extra='[alerts]\nopened_delay = "0"\n',
+            settle=2.5,
+        )
+        subjects = [str(r.message["Subject"]) for r in relay.received]
+    assert any("sdq:" in s or "device sdq " in s or " sdq " in s for s in subjects), subjects
+    keys = json.loads((state / "state.json").read_text())["alerted"]
+    assert not [k for k in keys if "|sdq|" in k], keys
+    assert [k for k in keys if "|sdq1|" in k], keys  # the filesystem's own warning is marked
+
+
+def test_a_warning_that_went_quiet_before_start_is_not_alerted(tmp_path: Path) -> None:
+    """The log since boot shows errors an hour old: quiet since, the incident is over."""
+    hour_ago = time.clock_gettime(time.CLOCK_MONOTONIC) - 3600
+    old = [
+        KernelRecord(
+            "I/O error, dev sdr, sector 8 op 0x1:(WRITE) flags 0x800 phys_seg 1 prio class 2",
+            uptime=hour_ago,
+            facility=0,
+            source=RecordSource.KMSG,
+        )
+    ]
+    with SmtpTestServer() as relay:
+        run_in_process(
+            tmp_path,
+            ListSource([], per_batch=1, pause=0, backlog=old),
+            relay,
+            extra='[alerts]\nopened_delay = "0"\n',
+            settle=1.5,
+        )
+        assert [str(r.message["Subject"]) for r in relay.received] == []
+
+
+def test_ten_thousand_error_lines_in_seconds_make_a_bounded_number_of_emails(
+    tmp_path: Path,
+) -> None:
+    """The whole daemon (engine, flood control, outbox, e-mail) against a real relay."""
     lines = [
         f"I/O error, dev sdq, sector {n} op 0x1:(WRITE) flags 0x800 phys_seg 1 prio class 2"
         for n in range(5_000)
@@ -345,26 +438,8 @@ def test_ten_thousand_error_lines_in_seconds_make_a_bounded_number_of_emails(
         "EXT4-fs (sdq1): Remounting filesystem read-only",
     ]
     source = ListSource(lines, per_batch=100, pause=0.02)  # 10,000 lines in about 2 s
-    config = loads_config(config_text(tmp_path, interval="0", fanotify=False))
     with SmtpTestServer() as relay:
-        email = smtp_settings_from_args(relay.url(), None, MAIL[3], [MAIL[1]])
-
-        async def main() -> int:
-            daemon = RowatchDaemon(config, None, email=email)
-
-            async def flood() -> ListSource:
-                daemon.source = source  # type: ignore[assignment]
-                return source
-
-            daemon._open_source = flood  # type: ignore[method-assign]
-            run = asyncio.create_task(daemon.run())
-            while source.position["records"] < len(lines):
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(3.0)  # opened_delay and the sends
-            daemon._stopping.set()
-            return await run
-
-        assert asyncio.run(main()) == 0
+        run_in_process(tmp_path, source, relay)  # then 3 s: opened_delay and the sends
         ours = [
             str(r.message["Subject"]) for r in relay.received if "sdq" in str(r.message["Subject"])
         ]

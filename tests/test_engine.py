@@ -755,10 +755,11 @@ def test_a_multipathd_line_someone_else_logged_is_rejected() -> None:
         "SYSLOG_IDENTIFIER": "multipathd",
         "__REALTIME_TIMESTAMP": "1795597272123456",
     }
-    forged = journal_record({**entry, "_COMM": "logger"})
-    real = journal_record({**entry, "_COMM": "multipathd"})
-    assert forged is not None and real is not None
-    assert not forged.trusted and real.trusted
+    forged = journal_record({**entry, "_COMM": "logger", "_UID": "1000"})
+    renamed = journal_record({**entry, "_COMM": "multipathd", "_UID": "1000"})
+    real = journal_record({**entry, "_COMM": "multipathd", "_UID": "0"})
+    assert forged is not None and renamed is not None and real is not None
+    assert not forged.trusted and not renamed.trusted and real.trusted
     _, incidents, outputs = run([forged])
     assert incidents == [] and [type(o) for o in outputs] == [Rejected]
     _, incidents, _ = run([real])

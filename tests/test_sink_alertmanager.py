@@ -605,10 +605,9 @@ def test_an_unmount_resolves_the_page_and_says_so(read_only: dict[str, Any]) -> 
 
 
 def test_boot_time_is_read_from_proc_stat(tmp_path: Path) -> None:
-    from rowatch.sinks.alertmanager import boot_time
+    from rowatch.reconcile import boot_time
 
-    stat = tmp_path / "stat"
-    stat.write_text("cpu  1 2 3 4\nbtime 1795597000\nprocesses 5\n")
-    assert boot_time(str(stat)) == 1795597000.0
+    (tmp_path / "stat").write_text("cpu  1 2 3 4\nbtime 1795597000\nprocesses 5\n")
+    assert boot_time(str(tmp_path)) == 1795597000.0
     assert boot_time(str(tmp_path / "missing")) is None
     assert boot_time() is not None  # this machine's

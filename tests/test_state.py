@@ -73,3 +73,20 @@ def test_forget_by_incident_keeps_what_another_incident_alerted(tmp_path: Path) 
     assert not state.forget("boot1|loop1|", "first")
     assert state.forget("boot1|loop1|")
     assert not state.already_alerted(page)
+
+
+def test_the_newest_copy_wins_after_a_fallback(tmp_path: Path) -> None:
+    """A write abandoned as hung may land in the state directory after the runtime
+    directory got newer state: the next start reads the newer."""
+    state, _ = store(tmp_path)
+    key = alert_key("boot1", "sda1", "read_only")
+    state.write_to(tmp_path / "run", state.encode())  # older: nothing alerted yet
+    state.mark_alerted(key, "abc", 1.0, "abc-read_only")
+    newer = state.encode()
+    old = json.loads((tmp_path / "run" / STATE_FILE).read_bytes())
+    (tmp_path / "run" / STATE_FILE).write_bytes(newer)
+    stale = {**old, "written": old["written"] - 60}
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / STATE_FILE).write_text(json.dumps(stale))
+    again, _ = store(tmp_path)
+    assert again.alerted(key) is not None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -74,6 +75,12 @@ _RESTART_KEYS = frozenset({"alerts.outbox_max", "reconciler.fanotify"})
 _STATUS_DELAY = 0.05
 #: A fanotify error waits this long for the kernel log line of the same error (see _fs_error).
 _FANOTIFY_GRACE = 0.2
+#: What an alert being stored marks as alerted (a page, or a warning of any form).
+_MARKED_KINDS = frozenset(
+    {AlertKind.READ_ONLY, AlertKind.OPENED, AlertKind.UPDATE, AlertKind.DIGEST}
+)
+#: The state file is written at most this often.
+_STATE_MIN_INTERVAL = 1.0
 #: The state file gets this long to be written; a directory that does not answer in time
 #: (an fsync hanging on the failing disk) is given up for the next one.
 _STATE_IO_TIMEOUT = 5.0
@@ -139,13 +146,14 @@ class Status:
     filesystems: list[dict[str, Any]] = field(default_factory=list)
     disks: int = 0
     incidents: list[dict[str, Any]] = field(default_factory=list)
+    open_incidents: int = 0  # what the one-line status counts (incidents: as last written)
     rejected: int = 0
     state_location: str = "memory"
     alerts: dict[str, Any] = field(default_factory=dict)
 
     def line(self) -> str:
         """The one-line STATUS= summary ``systemctl status`` shows."""
-        fs, disks, open_ = len(self.filesystems), self.disks, len(self.incidents)
+        fs, disks, open_ = len(self.filesystems), self.disks, self.open_incidents
         return (
             f"watching {fs} filesystem{'s' * (fs != 1)} on {disks} disk{'s' * (disks != 1)}, "
             f"{open_} open incident{'s' * (open_ != 1)}"
@@ -217,10 +225,15 @@ class Daemon:
         self._topology_timer: asyncio.TimerHandle | None = None
         self._topology_first = 0.0  # when the pending rebuild's first change came
         self._reconcile_lock = asyncio.Lock()
-        self._background: set[asyncio.Task[None]] = set()
         self._state_dirty = asyncio.Event()
+        self._state_write: asyncio.Future[None] | None = None
         self._reconcile_wake = asyncio.Event()
-        self._status_due = False
+        self._reconcile_now = False  # a check was asked for (udev, mounts)
+        self._last_reconcile = 0.0  # loop time of the last check
+        self._reconcile_thread: asyncio.Future[list[FsState]] | None = None
+        self._status_timer: asyncio.TimerHandle | None = None
+        self._status_write: asyncio.Future[None] | None = None
+        self._status_closed = False
         self._cursor: str | None = None  # the newest journal cursor handled
 
     # ------------------------------------------------------------------ lifecycle
@@ -255,6 +268,9 @@ class Daemon:
                 {waiting, consume}, timeout=_BACKLOG_LIMIT, return_when="FIRST_COMPLETED"
             )
             waiting.cancel()
+        # Time passes in the engine before the backlog ends: what went quiet hours ago is
+        # closed now, not alerted as if it were news.
+        self._handle(self.engine.tick(self._engine_now()))
         self._end_backlog()
         await self._reconcile()
         self.status.source = self.source.describe()
@@ -312,9 +328,13 @@ class Daemon:
         await self.dispatcher.drain(self.config.shutdown.drain_timeout)
         await self.dispatcher.close()
         self._advance_cursor()
+        if self._state_write is not None and not self._state_write.done():
+            # The state writer was stopped mid-write: let that write land first, or it
+            # could replace the final one with older state.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._state_write), _STATE_IO_TIMEOUT)
         await self._write_state()
-        with contextlib.suppress(OSError):
-            (Path(self.config.state.runtime_directory) / STATUS_FILE).unlink()
+        await self._close_status()
 
     async def _open_source(self) -> Source:
         settings = self.config.source
@@ -360,7 +380,7 @@ class Daemon:
         alert state keeps what was stored from being alerted twice."""
         if self._cursor is None or self._cursor == self.state.journal_cursor:
             return
-        if self.dispatcher.unstored() or self.flood.holding():
+        if self._in_backlog or self._held or self.dispatcher.unstored() or self.flood.holding():
             return
         self.state.set_journal_cursor(self._cursor)
         self._state_dirty.set()
@@ -451,8 +471,8 @@ class Daemon:
         if change.transition in (Transition.MERGED, Transition.CLOSED):
             self._held.pop(change.incident_id, None)
             # It is over (quiet, or folded into its filesystem's): a new incident on the
-            # device is news again.
-            if self.state.forget(device_keys, change.incident_id):
+            # device is news again. (By incident: its device name may have changed since.)
+            if self.state.forget(f"{self.boot_id}|", change.incident_id):
                 self._state_dirty.set()
             if not self._in_backlog:
                 self._changes.append(change)  # flood control stops following it
@@ -491,7 +511,7 @@ class Daemon:
                 thread = entry.get("thread")
                 self.flood.resume(
                     change,
-                    thread if isinstance(thread, str) else None,
+                    thread if isinstance(thread, str) and thread else None,
                     snapshot.get("outcome"),
                     time.time(),
                 )
@@ -500,19 +520,21 @@ class Daemon:
 
     def _alert_stored(self, alert: Alert) -> None:
         """Every outbox has the alert: from now on a restart must not send it again."""
-        outcome_kinds = {AlertKind.READ_ONLY}
-        warning_kinds = {AlertKind.OPENED, AlertKind.UPDATE, AlertKind.DIGEST}
-        if alert.kind not in outcome_kinds | warning_kinds:
-            self._advance_cursor()
-            return
-        for snapshot in alert.incidents:
-            outcome = snapshot.get("outcome") if alert.kind in outcome_kinds else None
-            key = alert_key(self.boot_id, _alert_device(snapshot), outcome)
-            if not self.state.already_alerted(key):
-                # A digest starts no thread; the incident's own first message does.
-                thread = "" if alert.kind is AlertKind.DIGEST else (alert.thread or alert.id)
-                self.state.mark_alerted(key, str(snapshot.get("id")), alert.created, thread)
-        self._state_dirty.set()
+        marked = False
+        if alert.kind in _MARKED_KINDS:
+            for snapshot in alert.incidents:
+                incident_id = str(snapshot.get("id"))
+                if not self.engine.is_current(incident_id):
+                    continue  # it ended (and was forgotten) while the alert was being stored
+                outcome = snapshot.get("outcome") if alert.kind is AlertKind.READ_ONLY else None
+                key = alert_key(self.boot_id, _alert_device(snapshot), outcome)
+                if self.state.alerted(key) is None:
+                    # A digest starts no thread; the incident's own first message does.
+                    thread = "" if alert.kind is AlertKind.DIGEST else (alert.thread or alert.id)
+                    self.state.mark_alerted(key, incident_id, alert.created, thread)
+                    marked = True
+        if marked:
+            self._state_dirty.set()
         self._advance_cursor()
 
     def _send_changes(self) -> None:
@@ -529,11 +551,16 @@ class Daemon:
 
     # ------------------------------------------------------------------ state
     async def _state_writer(self) -> None:
-        """Write the state file whenever it changed, off the loop, one write at a time."""
+        """Write the state file whenever it changed, off the loop, one write at a time, at
+        most once per _STATE_MIN_INTERVAL (a journal cursor moves with every batch)."""
         while True:
             await self._state_dirty.wait()
             self._state_dirty.clear()
-            await self._write_state()
+            try:
+                await self._write_state()
+            except Exception:  # never let one surprise stop the state from being kept
+                log.exception("state_write_error")
+            await asyncio.sleep(_STATE_MIN_INTERVAL)
 
     async def _write_state(self) -> None:
         """Write the state now; a directory that refuses or hangs is given up for the next
@@ -542,9 +569,8 @@ class Daemon:
         while self.state.location is not None:
             location = self.state.location
             try:
-                await asyncio.wait_for(
-                    in_daemon_thread(self.state.write_to, location, data), _STATE_IO_TIMEOUT
-                )
+                self._state_write = in_daemon_thread(self.state.write_to, location, data)
+                await asyncio.wait_for(asyncio.shield(self._state_write), _STATE_IO_TIMEOUT)
                 return
             except TimeoutError:
                 reason = f"no answer within {_STATE_IO_TIMEOUT:g}s"
@@ -573,13 +599,30 @@ class Daemon:
 
     # ------------------------------------------------------------------ ground truth
     async def _reconcile_timer(self) -> None:
+        """The one place mount checks run: every ``reconciler.interval`` counted from the last
+        one, and when asked (a udev or mount change, a new interval): one at a time."""
+        loop = asyncio.get_running_loop()
         while True:
             interval = self.config.reconciler.interval
+            timeout = None
+            if interval > 0:
+                timeout = max(0.0, self._last_reconcile + interval - loop.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reconcile_wake.wait(), timeout)
             self._reconcile_wake.clear()
-            with contextlib.suppress(TimeoutError):  # a reload wakes it: a new interval
-                await asyncio.wait_for(self._reconcile_wake.wait(), interval or None)
-                continue
-            await self._reconcile()
+            if self._reconcile_now:
+                self._reconcile_now = False
+            elif interval <= 0 or loop.time() < self._last_reconcile + interval:
+                continue  # woken for a new interval only: wait the rest of it
+            try:
+                await self._reconcile()
+            except Exception:  # never let one surprise stop the checks for good
+                log.exception("reconciler_error")
+
+    def _request_reconcile(self) -> None:
+        """Ask for a mount check as soon as the running one (if any) is done."""
+        self._reconcile_now = True
+        self._reconcile_wake.set()
 
     def _new_reconciler(self) -> Reconciler:
         fstab = None
@@ -590,21 +633,29 @@ class Daemon:
     async def _reconcile(self) -> None:
         """Compare the mount table with what we know; let time pass in the engine."""
         async with self._reconcile_lock:
+            self._last_reconcile = asyncio.get_running_loop().time()
             settings = self.config.reconciler
+            if self._reconcile_thread is not None and not self._reconcile_thread.done():
+                log.error(
+                    "reconciler_error",
+                    error="the previous check of the mount table and sysfs has not come back "
+                    "(a filesystem hanging in the kernel?): not starting another",
+                )
+                return
             try:
                 # In a thread: probing a shut-down XFS stat()s its mountpoint, and a dying
                 # disk must not stall the event loop that reads the kernel log; a thread
-                # stuck in the kernel is given up on, and the next round tries again.
+                # stuck in the kernel is given up on, and no other starts while it hangs.
+                self._reconcile_thread = in_daemon_thread(
+                    functools.partial(
+                        read_filesystems,
+                        host_mountinfo(),  # the sandbox's own table shows every mount ro
+                        ignore_mountpoints=settings.ignore_mountpoints,
+                        ignore_fstypes=settings.ignore_fstypes,
+                    )
+                )
                 states = await asyncio.wait_for(
-                    in_daemon_thread(
-                        functools.partial(
-                            read_filesystems,
-                            host_mountinfo(),  # the sandbox's own table shows every mount ro
-                            ignore_mountpoints=settings.ignore_mountpoints,
-                            ignore_fstypes=settings.ignore_fstypes,
-                        )
-                    ),
-                    _RECONCILE_TIMEOUT,
+                    asyncio.shield(self._reconcile_thread), _RECONCILE_TIMEOUT
                 )
             except TimeoutError:
                 log.error(
@@ -745,9 +796,7 @@ class Daemon:
         self._topology_timer = None
         self.topology = self._read_topology()
         self.engine.update_topology(self.topology)
-        task = asyncio.get_running_loop().create_task(self._reconcile())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._request_reconcile()
 
     # ------------------------------------------------------------------ reload, status
     def _reload(self) -> None:
@@ -776,13 +825,28 @@ class Daemon:
             self.notifier.ready(self.status.line())
             return
         changed = changed_keys(self.config, new)
-        self.config = new
+        old = self.config
+        # What a running daemon cannot change stays as it started (restart_needed below):
+        # the source's clock, the destinations' workers, where state and status live.
+        self.config = dataclasses.replace(
+            new,
+            source=old.source,
+            state=old.state,
+            smtp=old.smtp,
+            webhook=old.webhook,
+            alertmanager=old.alertmanager,
+            exec=old.exec,
+            alerts=dataclasses.replace(new.alerts, outbox_max=old.alerts.outbox_max),
+            reconciler=dataclasses.replace(new.reconciler, fanotify=old.reconciler.fanotify),
+        )
+        new = self.config
         self.engine.config = new.engine.engine_config()
         self.flood.config = new.alerts.flood_config()
         configure_logging(self.log_format or new.log.format, new.log.level)
         if "reconciler.fstab" in changed:
             self.reconciler = self._new_reconciler()
-        self._reconcile_wake.set()  # a new interval counts from now
+        if "reconciler.interval" in changed:
+            self._reconcile_wake.set()  # the timer recounts from the last check
         log.info("config_reloaded", path=str(new.path or "built-in default"), changed=changed)
         later = [
             k for k in changed if k.split(".", 1)[0] in _RESTART_SECTIONS or k in _RESTART_KEYS
@@ -807,6 +871,16 @@ class Daemon:
         self.status.state_location = where
 
     def _publish_status(self) -> None:
+        """Tell systemd the one-line status now; write the status file a moment later, in a
+        thread, once for a burst of changes (the page being sent must not wait for it)."""
+        self.status.open_incidents = len(self.engine.open_incidents())
+        self.notifier.status(self.status.line())
+        if self._status_timer is None and not self._status_closed:
+            loop = asyncio.get_running_loop()
+            self._status_timer = loop.call_later(_STATUS_DELAY, self._write_status)
+
+    def _write_status(self) -> None:
+        self._status_timer = None
         self.status.incidents = [
             {k: v for k, v in self.engine.snapshot(i).items() if k != "events"}
             for i in self.engine.open_incidents()
@@ -817,15 +891,6 @@ class Daemon:
             "pending": self.dispatcher.pending(),
             "location": self.dispatcher.location,
         }
-        self.notifier.status(self.status.line())
-        if not self._status_due:
-            # Written a moment later, in a thread, once for a burst of changes: the page
-            # being sent right now must not wait for an fsync of the status file.
-            self._status_due = True
-            asyncio.get_running_loop().call_later(_STATUS_DELAY, self._write_status)
-
-    def _write_status(self) -> None:
-        self._status_due = False
         data = json.dumps(self.status.to_json(), default=str).encode()
         runtime = Path(self.config.state.runtime_directory)
 
@@ -833,10 +898,23 @@ class Daemon:
             runtime.mkdir(parents=True, exist_ok=True)
             write_atomic(runtime / STATUS_FILE, data, mode=0o644)
 
-        done = in_daemon_thread(write)
-        done.add_done_callback(
+        self._status_write = in_daemon_thread(write)
+        self._status_write.add_done_callback(
             lambda f: f.exception() and log.debug("status_write_failed", error=str(f.exception()))
         )
+
+    async def _close_status(self) -> None:
+        """No status file once stopped: cancel the pending write, wait for the running one,
+        then remove it."""
+        self._status_closed = True
+        if self._status_timer is not None:
+            self._status_timer.cancel()
+            self._status_timer = None
+        if self._status_write is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._status_write), _STATE_IO_TIMEOUT)
+        with contextlib.suppress(OSError):
+            (Path(self.config.state.runtime_directory) / STATUS_FILE).unlink()
 
     async def _watchdog(self, interval: float) -> None:
         while True:

@@ -81,8 +81,6 @@ class _Lane:
     wake: asyncio.Event = field(default_factory=asyncio.Event)  # something to send
     submitted: asyncio.Event = field(default_factory=asyncio.Event)  # something to store
     idle: asyncio.Event = field(default_factory=asyncio.Event)  # nothing pending
-    # Outbox operations run in threads: one at a time per lane, the store and the worker.
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     urgent: bool = False  # cut the current backoff short (a page came, or stopping)
     failures: int = 0  # temporary failures in a row, for the backoff
     attempts: dict[str, int] = field(default_factory=dict)
@@ -279,8 +277,7 @@ class Dispatcher:
 
     async def _step(self, lane: _Lane) -> None:
         """One delivery attempt (and its backoff) for what the outbox holds."""
-        async with lane.lock:
-            queue = lane.outbox.pending()
+        queue = lane.outbox.pending()  # the outbox guards itself: the store may run meanwhile
         if not queue:
             if not lane.intake:
                 lane.idle.set()
@@ -288,6 +285,7 @@ class Dispatcher:
             lane.wake.clear()
             return
         lane.idle.clear()
+        lane.urgent = False  # sending now: a page stored meanwhile need not cut a later wait
         head = queue[0]
         error = await self._attempt(lane, head)
         if error is None:
@@ -318,11 +316,17 @@ class Dispatcher:
         while lane.intake:
             alert = lane.intake[0]
             prepare = getattr(lane.sink, "prepare", None)
-            if callable(prepare) and alert.id not in lane.preparing:
-                # Formatting overlaps the outbox write; the send finds the message ready.
+            if (
+                callable(prepare)
+                and alert.kind is AlertKind.READ_ONLY
+                and alert.id not in lane.preparing
+            ):
+                # The page's message is formatted while the outbox is written: its first
+                # attempt finds it ready. (Other alerts are not in that hurry.)
                 lane.preparing[alert.id] = in_daemon_thread(prepare, alert)
-            async with lane.lock:
-                result = await self._io(lane.outbox.put, alert)
+            result = await self._io(lane.outbox.put, alert)
+            if result is not PutResult.QUEUED:
+                lane.preparing.pop(alert.id, None)  # it will not be attempted from here
             lane.intake.popleft()
             self._stored(lane, alert)
             if result is PutResult.ALREADY_SENT:
@@ -370,16 +374,14 @@ class Dispatcher:
         else:
             del lane.attempts[alert.id]
             lane.failures = 0
-            async with lane.lock:
-                await self._io(lane.outbox.mark_sent, alert.id)
+            await self._io(lane.outbox.mark_sent, alert.id)
             if not getattr(lane.sink, "logs_delivery", False):
                 log.info("alert_sent", sink=lane.name, **_fields(alert), attempt=attempt)
             return None
         if error.temporary:
             return error
         lane.attempts.pop(alert.id, None)
-        async with lane.lock:
-            where = await self._io(lane.outbox.dead_letter, alert.id, str(error), self._clock())
+        where = await self._io(lane.outbox.dead_letter, alert.id, str(error), self._clock())
         log.error(
             "alert_failed",
             sink=lane.name,

@@ -300,6 +300,11 @@ class Engine:
         """Every reported incident not folded into another, in the order they opened."""
         return [i for i in self._reported.values() if not i.claimed_by]
 
+    def is_current(self, incident_id: str) -> bool:
+        """True while the incident is open and not folded into another's."""
+        incident = self._by_id.get(incident_id)
+        return incident is not None and not incident.closed and not incident.claimed_by
+
     def open_incidents(self) -> list[Incident]:
         return [i for i in self._open.values() if i.reported and not i.claimed_by]
 
@@ -556,7 +561,8 @@ class Engine:
         role = event.kind.role
         if role in (Role.ERROR, Role.OUTCOME) and not incident.reported:
             incident.reported = True
-            self._reported[incident.id] = incident
+            if self.history:
+                self._reported[incident.id] = incident
             self.stats.incidents += 1
             if not incident.claimed_by:
                 outputs.append(self._change(Transition.OPENED, incident))
@@ -678,7 +684,8 @@ class Engine:
             claimer = self._by_id.get(claimer_id)
             if claimer is not None and not claimer.reported and not claimer.closed:
                 claimer.reported = True
-                self._reported[claimer.id] = claimer
+                if self.history:
+                    self._reported[claimer.id] = claimer
                 self.stats.incidents += 1
                 outputs.append(self._change(Transition.OPENED, claimer))
         return outputs

@@ -130,13 +130,7 @@ class FloodControl:
         ``current`` gives the incidents' current snapshots; without it no update is sent
         (the engine emits no change per piece of evidence, so only it knows the counts).
         """
-        alerts: list[Alert] = []
-        for iid, due in list(self._opened_due.items()):
-            if now >= due:
-                del self._opened_due[iid]
-                tracked = self._tracked.get(iid)
-                if tracked is not None and not tracked.outcomes:
-                    alerts += self._warning(iid, tracked, AlertKind.OPENED, now)
+        alerts = self._release_opened(now, everything=False)
         if current is not None:
             alerts += self._updates(now, current)
         if self._digest is not None and now >= self._digest.deadline:
@@ -146,14 +140,21 @@ class FloodControl:
     def flush(self, now: float, current: SnapshotLookup | None = None) -> list[Alert]:
         """The daemon is stopping: what is held back goes now (held ``opened`` warnings,
         a digest being gathered), so nothing believed sent stays only in memory."""
-        alerts: list[Alert] = []
-        for iid in list(self._opened_due):
-            del self._opened_due[iid]
-            tracked = self._tracked.get(iid)
-            if tracked is not None and not tracked.outcomes:
-                alerts += self._warning(iid, tracked, AlertKind.OPENED, now)
+        alerts = self._release_opened(now, everything=True)
         if self._digest is not None:
             alerts += self._send_digest(now, current)
+        return alerts
+
+    def _release_opened(self, now: float, *, everything: bool) -> list[Alert]:
+        """The held ``opened`` warnings that are due (``everything``: all of them), unless
+        a page came for the incident meanwhile."""
+        alerts: list[Alert] = []
+        for iid, due in list(self._opened_due.items()):
+            if everything or now >= due:
+                del self._opened_due[iid]
+                tracked = self._tracked.get(iid)
+                if tracked is not None and not tracked.outcomes:
+                    alerts += self._warning(iid, tracked, AlertKind.OPENED, now)
         return alerts
 
     def resume(

@@ -230,6 +230,11 @@ _TABLE: dict[str, Message] = {
         "The status file for rowatch status could not be written (runtime directory); the daemon "
         "goes on.",
     ),
+    "state_write_error": Message(
+        "a4664de1def3468db1a5cdf78ea9a8a4",
+        "State write failed",
+        "An unexpected error while writing the state file; the next change tries again.",
+    ),
 }
 
 #: Event name -> :class:`Message`.

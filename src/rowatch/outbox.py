@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rowatch.alert import Alert, AlertKind
-from rowatch.state import write_atomic
+from rowatch.state import temporary_path, write_atomic
 
 OUTBOX_VERSION = 1
 JOURNAL_FILE = "sent"
@@ -415,7 +415,7 @@ class Outbox:
                 # Read-only, full, over quota, I/O error, gone: whatever it is, this
                 # directory cannot hold the alert now, and the next one might.
                 with contextlib.suppress(OSError):
-                    path.with_name(f".{path.name}.tmp").unlink()
+                    temporary_path(path).unlink()
                 self.locations.abandon(location, f"{path}: {_describe(exc)}")
 
     def _write_journal(self, data: bytes, version: int) -> None:

@@ -527,7 +527,7 @@ def read_filesystems(
     entries = mounts.parse_mountinfo(mounts.read_mountinfo(mountinfo_path))
     ignored_types = set(ignore_fstypes)
     patterns = list(ignore_mountpoints)
-    booted = _boot_time(procfs)
+    booted = boot_time(procfs)
     covered = _overmounted(entries)
     groups: dict[str, list[mounts.MountEntry]] = {}
     devices: dict[str, str] = {}
@@ -647,7 +647,7 @@ def _read_int(path: str) -> int | None:
         return None
 
 
-def _boot_time(procfs: str) -> float | None:
+def boot_time(procfs: str = "/proc") -> float | None:
     """``btime`` from /proc/stat: when the system booted (epoch seconds)."""
     text = _read_text(os.path.join(procfs, "stat"), 1 << 20)
     found = re.search(r"^btime (\d+)$", text or "", re.MULTILINE)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +21,16 @@ STATE_VERSION = 1
 STATE_FILE = "state.json"
 
 
+def temporary_path(path: Path) -> Path:
+    """Where :func:`write_atomic` in this thread writes ``path`` before renaming it: the
+    thread's own, so a write abandoned as hung (still in the kernel) and the next one never
+    share it."""
+    return path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
+
+
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Replace ``path`` with ``data`` so a crash leaves the old or the new file, never half."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = temporary_path(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         os.fchmod(fd, mode)  # exactly ``mode``: the service's UMask=0077 must not narrow it
@@ -51,6 +60,8 @@ class State:
             "boot_id": self.boot_id,
             "alerted": self.alerted,
             "journal_cursor": self.journal_cursor,
+            # Which copy is newest, when the state moved between directories.
+            "written": time.time(),
         }
 
     @classmethod
@@ -97,16 +108,20 @@ class StateStore:
         self._load(boot_id)
 
     def _load(self, boot_id: str) -> None:
+        """The newest copy: after a fallback the runtime directory's is newer than what a
+        write abandoned as hung left in the state directory."""
+        newest = -1.0
         for directory in self._candidates:
             path = directory / STATE_FILE
             try:
                 data = json.loads(path.read_bytes())
-            except FileNotFoundError:
-                continue
             except (OSError, ValueError):
-                continue  # unreadable or corrupt: the other copies, or a fresh start
-            self.state = State.from_json(data, boot_id)
-            break
+                continue  # missing, unreadable or corrupt: the other copies, or a fresh start
+            written = data.get("written") if isinstance(data, dict) else None
+            when = float(written) if isinstance(written, int | float) else 0.0
+            if when > newest:
+                newest = when
+                self.state = State.from_json(data, boot_id)
         self.location = self._candidates[0] if self._candidates else None
 
     def encode(self) -> bytes:

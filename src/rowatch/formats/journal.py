@@ -61,9 +61,14 @@ def journal_record(fields: Mapping[str, object]) -> KernelRecord | None:
     if transport == "kernel":
         trusted = facility_text == "0"
     else:
-        # Anyone can log as "multipathd" (logger -t multipathd); journald's own _COMM (the
-        # sender's process name, from the kernel) says who really did.
-        trusted = bool(identifier) and _clean(fields.get("_COMM")) == identifier
+        # Anyone can log as "multipathd" (logger -t multipathd): journald's own fields, from
+        # the kernel, say who did. _COMM alone is forgeable (any process may rename itself);
+        # with _UID 0 only root, who is trusted anyway, can.
+        trusted = (
+            bool(identifier)
+            and _clean(fields.get("_COMM")) == identifier
+            and _text(fields.get("_UID")) == "0"
+        )
     monotonic = _usec(fields.get("_SOURCE_MONOTONIC_TIMESTAMP"))
     if monotonic is None:
         monotonic = _usec(fields.get("__MONOTONIC_TIMESTAMP"))

@@ -184,18 +184,6 @@ class AlertmanagerConfig:
 
 
 # ----------------------------------------------------------------------------- alerts
-def boot_time(stat: str = "/proc/stat") -> float | None:
-    """When this boot began (``btime``, epoch seconds), or None if unknown."""
-    try:
-        with open(stat, encoding="ascii", errors="replace") as file:
-            for line in file:
-                if line.startswith("btime "):
-                    return float(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def rfc3339(wall: float) -> str:
     return datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds")
 
@@ -287,7 +275,11 @@ class AlertmanagerSink:
         self.targets = [api_url(u) for u in config.urls]
         self.warning_lifetime = warning_lifetime
         self._clock = clock
-        self._booted = boot_time() if booted is None else booted
+        if booted is None:
+            from rowatch.reconcile import boot_time  # not at import: config imports this
+
+            booted = boot_time()
+        self._booted = booted
         try:
             self._http = _webhook.HttpPoster(timeout=config.timeout, ca_file=config.ca_file)
         except (OSError, ValueError) as exc:
