@@ -322,3 +322,19 @@ def test_a_topology_snapshot_makes_replay_name_the_mountpoint(tmp_path: Path) ->
     assert ours, incidents
     assert ours[-1]["mountpoint"] == str(fs.mountpoint)
     assert ours[-1]["outcome"] == "read_only"
+
+
+def test_a_reload_keeps_what_waits_for_a_restart() -> None:
+    """What the reload warns about (restart_needed) is exactly what it keeps as it was."""
+    from rowatch.config import loads_config
+    from rowatch.daemon import _keep_restart_only
+
+    old = loads_config('[source]\ntype = "kmsg"\n[alerts]\noutbox_max = 10\n')
+    new = loads_config(
+        '[source]\ntype = "journal"\n[alerts]\noutbox_max = 20\nupdate_interval = "5m"\n'
+        '[reconciler]\nfanotify = false\ninterval = "5s"\n'
+    )
+    kept = _keep_restart_only(old, new)
+    assert kept.source == old.source
+    assert kept.alerts.outbox_max == 10 and kept.alerts.update_interval == 300
+    assert kept.reconciler.fanotify is True and kept.reconciler.interval == 5

@@ -73,6 +73,7 @@ _RESTART_SECTIONS = frozenset({"source", "smtp", "webhook", "alertmanager", "exe
 _RESTART_KEYS = frozenset({"alerts.outbox_max", "reconciler.fanotify"})
 #: The status file is written this long after a change (one write for a burst).
 _STATUS_DELAY = 0.05
+
 #: A fanotify error waits this long for the kernel log line of the same error (see _fs_error).
 _FANOTIFY_GRACE = 0.2
 #: What an alert being stored marks as alerted (a page, or a warning of any form).
@@ -89,6 +90,17 @@ _TOPOLOGY_DEBOUNCE = 0.2
 _TOPOLOGY_MAX_DELAY = 2.0
 #: A mount table and sysfs check that takes longer than this is given up for this round.
 _RECONCILE_TIMEOUT = 30.0
+
+
+def _keep_restart_only(old: Config, new: Config) -> Config:
+    """``new``, but with what only a restart changes (_RESTART_SECTIONS, _RESTART_KEYS) as
+    in ``old``: one list says both what the reload warns about and what it keeps."""
+    kept: dict[str, Any] = {name: getattr(old, name) for name in _RESTART_SECTIONS}
+    for dotted in _RESTART_KEYS:
+        section, key = dotted.split(".")
+        base = kept.get(section, getattr(new, section))
+        kept[section] = dataclasses.replace(base, **{key: getattr(getattr(old, section), key)})
+    return dataclasses.replace(new, **kept)
 
 
 def host_mountinfo() -> str:
@@ -828,18 +840,7 @@ class Daemon:
         old = self.config
         # What a running daemon cannot change stays as it started (restart_needed below):
         # the source's clock, the destinations' workers, where state and status live.
-        self.config = dataclasses.replace(
-            new,
-            source=old.source,
-            state=old.state,
-            smtp=old.smtp,
-            webhook=old.webhook,
-            alertmanager=old.alertmanager,
-            exec=old.exec,
-            alerts=dataclasses.replace(new.alerts, outbox_max=old.alerts.outbox_max),
-            reconciler=dataclasses.replace(new.reconciler, fanotify=old.reconciler.fanotify),
-        )
-        new = self.config
+        self.config = new = _keep_restart_only(old, new)
         self.engine.config = new.engine.engine_config()
         self.flood.config = new.alerts.flood_config()
         configure_logging(self.log_format or new.log.format, new.log.level)
